@@ -1,0 +1,1 @@
+"""Ways out of the platform to the outside world: email and SMS senders."""

@@ -1,0 +1,56 @@
+"""Email over SMTP and pluggable SMS senders, each a :class:`mode.Service` of the notification worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import smtplib
+from email.message import EmailMessage
+from typing import Protocol
+
+from mode import Service
+
+from config.settings import Settings
+
+__all__ = ["EmailSender", "SmsSender", "LogSmsSender", "sms_sender"]
+
+log = logging.getLogger("megatron.sms")
+
+
+class EmailSender(Service):
+    """Sends one email per call over SMTP, off the event loop, with a timeout."""
+
+    def __init__(self, settings: Settings, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+
+    def _send(self, message: EmailMessage) -> None:
+        s = self.settings
+        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.http_timeout_s) as smtp:
+            smtp.send_message(message)
+
+    async def send(self, to: str, subject: str, body: str) -> None:
+        message = EmailMessage()
+        message["From"] = self.settings.mail_from
+        message["To"] = to
+        message["Subject"] = subject
+        message.set_content(body)
+        await asyncio.wait_for(asyncio.to_thread(self._send, message), self.settings.http_timeout_s)
+
+
+class SmsSender(Protocol):
+    async def send(self, phone: str, text: str) -> None: ...
+
+
+class LogSmsSender:
+    """Development SMS: one log line per message (grep the notification log)."""
+
+    async def send(self, phone: str, text: str) -> None:
+        log.info("SMS to %s: %s", phone, text)
+
+
+def sms_sender(settings: Settings) -> SmsSender:
+    """The SMS sender named by ``SMS_SENDER``; only ``log`` exists today."""
+    if settings.sms_sender == "log":
+        return LogSmsSender()
+    raise ValueError(f"unknown SMS_SENDER {settings.sms_sender!r} (known: log)")

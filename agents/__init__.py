@@ -1,0 +1,1 @@
+"""One Faust app per service: `faust -A agents.<service> worker`."""

@@ -1,0 +1,30 @@
+"""Cart service: shoppers' carts in Redis, served over HTTP; a confirmed order empties its lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.app import create_app
+from streams.events import OrderConfirmed
+from streams.topics import ORDER_EVENTS
+from tables.carts import CartStore
+from web.cart import register_cart_views
+
+app = create_app("cart")
+carts = app.add_dependency(CartStore(app.settings))
+
+
+@app.agent(app.catalog_topic(ORDER_EVENTS))
+async def empty_on_confirm(stream):  # type: ignore[no-untyped-def]
+    """For each confirmed order, take its lines out of the shopper's cart (a failed order keeps them)."""
+    async for event in app.each(stream):
+        if isinstance(event, OrderConfirmed):
+            await carts.remove(event.user_id, (line.sku for line in event.items))
+
+
+async def health_check() -> dict[str, Any]:
+    return {"redis": await carts.ping()}
+
+
+app.health_check = health_check  # type: ignore[attr-defined]
+register_cart_views(app, carts)

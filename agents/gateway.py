@@ -1,0 +1,35 @@
+"""API gateway: the shoppers' HTTP API and pages; it owns no topic and no table.
+
+It reads carts from the cart service and creates orders through the order service
+over REST, as the flow says; everything after that is events between the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from config.app import create_app
+from web.clients import ServiceClient
+from web.gateway import register_gateway_views
+
+app = create_app("gateway")
+DEPENDENCIES = ("cart", "orders", "inventory")
+
+
+async def health_check() -> dict[str, Any]:
+    """Ready when every service the API calls answers its own health check."""
+
+    async def ok(service: str) -> bool:
+        try:
+            status, _ = await ServiceClient(app, service).request("GET", "/health")
+            return status == 200
+        except Exception:
+            return False
+
+    results = await asyncio.gather(*(ok(s) for s in DEPENDENCIES))
+    return dict(zip(DEPENDENCIES, results))
+
+
+app.health_check = health_check  # type: ignore[attr-defined]
+register_gateway_views(app)

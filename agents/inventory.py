@@ -1,0 +1,73 @@
+"""Inventory service: reserves an order's lines all or nothing, per SKU, where each SKU is owned.
+
+Three short agents: ``split`` repartitions an order's lines by SKU, ``keep_stock``
+changes one SKU's stock in the partition that owns it and answers per line, and
+``collect`` gathers the answers per order into one public ``Inventory*`` event.
+"""
+
+from __future__ import annotations
+
+from config.app import create_app
+from domain.stock import apply_stock, fold_result, hold_key
+from streams.commands import CommitStock, ReleaseStock, ReserveStock, SetStock
+from streams.events import Message, OrderConfirmed, OrderFailed, OrderPlaced
+from streams.topics import INVENTORY_EVENTS, ORDER_EVENTS, STOCK_COMMANDS, STOCK_RESULTS
+from tables.stock import holds_table, reservations_table, stock_table
+from web.inventory import register_inventory_views
+
+app = create_app("inventory")
+stock = stock_table(app)
+holds = holds_table(app)
+reservations = reservations_table(app)
+
+LINE_COMMAND = {OrderPlaced: ReserveStock, OrderConfirmed: CommitStock, OrderFailed: ReleaseStock}
+
+
+@app.agent(app.catalog_topic(ORDER_EVENTS))
+async def split(stream):  # type: ignore[no-untyped-def]
+    """For each order event, send one stock command per line to the SKU's partition."""
+    async for event in app.each(stream):
+        for command in line_commands(event):
+            await app.emit(STOCK_COMMANDS, command)
+
+
+def line_commands(event: Message) -> list[Message]:
+    command = LINE_COMMAND.get(type(event))
+    if command is None:
+        return []
+    items = event.items  # type: ignore[attr-defined]
+    return [command(order_id=event.order_id, sku=line.sku, quantity=line.quantity, lines_total=len(items))
+            for line in items]
+
+
+@app.agent(app.catalog_topic(STOCK_COMMANDS))
+async def keep_stock(stream):  # type: ignore[no-untyped-def]
+    """For each stock command: apply it to the SKU and its hold, answer per line."""
+    async for command in app.each(stream):
+        await apply_command(command)
+
+
+async def apply_command(command: Message) -> None:
+    sku = command.sku  # type: ignore[attr-defined]
+    key = hold_key(sku, command.order_id)
+    level_before, hold_before = stock.get(sku), None if isinstance(command, SetStock) else holds.get(key)
+    level, hold, answer = apply_stock(level_before, hold_before, command)
+    if answer is not None:  # sent first: a crash before the store re-answers the same
+        await app.emit(STOCK_RESULTS, answer)
+    if level is not level_before:
+        stock.put(sku, level)
+    if hold is not None and hold is not hold_before:
+        holds.put(key, hold)
+
+
+@app.agent(app.catalog_topic(STOCK_RESULTS))
+async def collect(stream):  # type: ignore[no-untyped-def]
+    """For each per-SKU answer: fold it into the order's reservation, announce the outcome once."""
+    async for result in app.each(stream):
+        state, events = fold_result(reservations.get(result.order_id), result)
+        for event in events:
+            await app.emit(INVENTORY_EVENTS, event)
+        reservations.put(result.order_id, state)
+
+
+register_inventory_views(app, stock)

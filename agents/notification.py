@@ -1,0 +1,57 @@
+"""Notification service: tells the shopper the result by email and SMS, and logs it as events.
+
+Its REST view (called by the order service) puts a ``NotifyOrder`` command on the
+log and answers 202; this agent delivers it, once per status and channel.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from adapters.senders import EmailSender, sms_sender
+from config.app import create_app
+from domain.notifications import Sent, compose, delivery_key
+from streams.commands import NotifyOrder
+from streams.events import Message, NotificationFailed, NotificationSent
+from streams.topics import NOTIFICATION_COMMANDS, NOTIFICATION_EVENTS
+from tables.notifications import sent_table
+from web.notification import register_notification_views
+
+log = logging.getLogger(__name__)
+
+app = create_app("notification")
+sent = sent_table(app)
+email = app.add_dependency(EmailSender(app.settings))
+sms = sms_sender(app.settings)
+
+
+@app.agent(app.catalog_topic(NOTIFICATION_COMMANDS))
+async def deliver(stream):  # type: ignore[no-untyped-def]
+    """For each NotifyOrder: send what was not sent yet, announce each delivery."""
+    async for command in app.each(stream):
+        await handle(command)
+
+
+async def handle(command: NotifyOrder) -> None:
+    record = sent.get(command.order_id) or Sent()
+    subject, body, text = compose(command)
+    deliveries = [("email", command.contact.email, lambda: email.send(command.contact.email, subject, body))]
+    if command.contact.phone:
+        deliveries.append(("sms", command.contact.phone, lambda: sms.send(command.contact.phone or "", text)))
+    for channel, recipient, send in deliveries:
+        key = delivery_key(command, channel)
+        if key in record.keys:
+            continue
+        outcome: Message
+        try:
+            await send()
+            outcome = NotificationSent(order_id=command.order_id, channel=channel, recipient=recipient,
+                                       status=command.status)
+            record = Sent(keys=record.keys | {key})
+        except Exception as exc:
+            log.warning("order %s: %s to %s failed: %s", command.order_id, channel, recipient, exc)
+            outcome = NotificationFailed(order_id=command.order_id, channel=channel, recipient=recipient,
+                                         error=str(exc) or type(exc).__name__)
+        await app.emit(NOTIFICATION_EVENTS, outcome)
+    sent.put(command.order_id, record)
+register_notification_views(app)

@@ -1,0 +1,1 @@
+"""Settings, the app factory, the Tansu-aware transport and plain Kafka clients."""

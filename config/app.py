@@ -1,0 +1,153 @@
+"""The one app factory: every service is ``create_app("<service>")`` with the same tuning.
+
+What Tansu taught us is applied here and only here, behind settings, so the same
+code runs on Apache Kafka with ``BROKER_KIND=kafka``:
+- fetch wait: the ``tansu://`` transport (``config.transport``);
+- end offsets: producers write one record per batch, so table recovery reads the
+  changelog to its true end (``producer_max_batch_size=1``);
+- group joins take half the session timeout: ``BROKER_SESSION_TIMEOUT`` (10 s);
+- at-least-once by default (no transactions on Tansu), every handler idempotent.
+
+:class:`ServiceApp` adds what every service needs on top of :class:`faust.App`:
+catalog topics with the pydantic schema, sending keyed events, dead letters,
+RocksDB model tables with the MySQL mirror, metrics and readiness.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, AsyncIterator, TypeVar
+
+import faust
+from pydantic import BaseModel
+from yarl import URL
+
+from config.metrics import Metrics
+from config.settings import Settings, get_settings
+from config.transport import SCHEME
+from streams.events import Message
+from streams.schema import SCHEMA, DeadLetter
+from streams.topics import TopicSpec, dlq_name
+from tables.mirror import MirrorSpec, MySQLMirror
+from tables.model_table import ModelTable
+
+__all__ = ["create_app", "broker_url", "ServiceApp"]
+
+log = logging.getLogger("megatron")
+M = TypeVar("M", bound=BaseModel)
+
+
+def broker_url(settings: Settings) -> str:
+    """The broker URL Faust gets: ``tansu://`` selects the transport with the fetch-wait fix."""
+    url = URL(settings.kafka_broker)
+    if settings.broker_kind == "tansu":
+        url = url.with_scheme(SCHEME)
+    return str(url)
+
+
+class ServiceApp(faust.App):
+    """A Faust app that knows its service name, settings and the topic catalog."""
+
+    service_name: str
+    settings: Settings
+    metrics: Metrics
+    _mirror: MySQLMirror | None = None
+
+    def catalog_topic(self, spec: TopicSpec) -> faust.TopicT:
+        """The Faust topic of a catalog entry, validating with the pydantic schema."""
+        return self.topic(spec.name, schema=SCHEMA, partitions=self.settings.topic_partitions)
+
+    def topics_of(self, *specs: TopicSpec) -> faust.TopicT:
+        """One channel over several catalog topics (same key, same partition count)."""
+        return self.topic(*(s.name for s in specs), schema=SCHEMA, partitions=self.settings.topic_partitions)
+
+    async def emit(self, spec: TopicSpec, event: Message) -> None:
+        """Send ``event`` keyed by its catalog key, and wait for the broker's ack."""
+        key = str(getattr(event, spec.key))
+        fut = await self.catalog_topic(spec).send(key=key, value=event)
+        await fut
+        self.metrics.events_out(spec.name, getattr(event, "type", "")).inc()
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        """Park a record that did not validate on ``<topic>.dlq``; the agent goes on."""
+        log.error("dead letter from %s[%d]@%d: %s", letter.topic, letter.partition, letter.offset,
+                  letter.error.splitlines()[0] if letter.error else "")
+        topic = self.topic(dlq_name(letter.topic), schema=SCHEMA, partitions=self.settings.topic_partitions)
+        await (await topic.send(key=letter.key, value=letter))
+        self.metrics.dead_letters(letter.topic).inc()
+
+    async def each(self, stream: faust.StreamT) -> AsyncIterator[Message]:
+        """The valid events of ``stream``, timed and counted; invalid ones go to their DLQ."""
+        async for event in stream.events():
+            value = event.value
+            topic = event.message.topic
+            if isinstance(value, DeadLetter):
+                await self.dead_letter(value)
+                continue
+            started = time.perf_counter()
+            yield value
+            self.metrics.events_in(topic, getattr(value, "type", "")).inc()
+            self.metrics.handler_seconds(topic).observe(time.perf_counter() - started)
+
+    @property
+    def mirror(self) -> MySQLMirror:
+        """This worker's MySQL mirror, started and stopped with the app."""
+        if self._mirror is None:
+            self._mirror = MySQLMirror(self.settings, ())
+            self._mirror.lag_observer = self.metrics.mirror_lag.observe
+            self.add_dependency(self._mirror)
+        return self._mirror
+
+    def model_table(self, name: str, model: type[M], *, help: str,
+                    mirror: MirrorSpec[M] | None = None) -> ModelTable[M]:
+        """A RocksDB table of ``model``; mirrored to MySQL when ``mirror`` is given."""
+        if mirror is not None and mirror.database not in self.mirror.databases:
+            self.mirror.databases = (*self.mirror.databases, mirror.database)
+        return ModelTable(self, name, model, help=help,
+                          mirror=(self.mirror, mirror) if mirror is not None else None)
+
+    @property
+    def ready(self) -> bool:
+        """Partitions assigned and tables recovered (not merely "port open")."""
+        if self.rebalancing:
+            return False
+        if self.tables.data:
+            return self.tables.recovery.completed.is_set()
+        return True
+
+
+def create_app(service: str, settings: Settings | None = None) -> ServiceApp:
+    """A Faust app for ``service``: its own consumer group, data dir, web port and tuning."""
+    s = settings or get_settings()
+    web = URL(s.service_url(service))
+    app = ServiceApp(
+        f"{s.app_id_prefix}-{service}",
+        broker=broker_url(s),
+        store="rocksdb://",
+        # one folder per service worker: the web port tells workers of one service apart
+        datadir=str(s.data_dir.absolute() / "{conf.name}-{conf.web_port}"),
+        web_host=web.host,
+        web_bind=s.web_bind or web.host,
+        web_port=web.port,
+        web_tables_enabled=False,
+        topic_partitions=s.topic_partitions,
+        topic_replication_factor=1,
+        processing_guarantee=s.processing_guarantee,
+        producer_acks=-1,
+        producer_linger_ms=0,
+        producer_max_batch_size=1 if s.one_record_per_batch else 16384,
+        broker_session_timeout=s.broker_session_timeout,
+        broker_heartbeat_interval=min(3.0, s.broker_session_timeout / 4),
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=0,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    app.service_name = service
+    app.settings = s
+    app.metrics = Metrics(service)
+    from web.ops import register_ops_views  # the views need the app; the app does not need them
+
+    register_ops_views(app)
+    return app

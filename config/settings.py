@@ -1,0 +1,133 @@
+"""Every knob of the platform, read once from environment variables.
+
+One field per setting; the field name upper-cased is its environment variable
+(``KAFKA_BROKER``, ``MYSQL_HOST`` ...). The README's settings table is generated
+from this class (``python -m config.settings --markdown``), so the two never drift.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings", "SERVICES"]
+
+#: The six services, each its own Faust app (``faust -A agents.<service> worker``).
+SERVICES = ("gateway", "cart", "orders", "inventory", "payment", "notification")
+
+
+class Settings(BaseSettings):
+    """Typed, documented configuration; defaults run everything on this machine."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    # --- broker -----------------------------------------------------------
+    kafka_broker: str = Field(
+        "kafka://127.0.0.1:9092",
+        description="Kafka bootstrap URL. `make run` starts Tansu here unless this points elsewhere.",
+    )
+    broker_kind: Literal["tansu", "kafka"] = Field(
+        "tansu",
+        description="`tansu` turns on the Tansu workarounds (one record per produce batch, "
+        "short fetch wait); `kafka` for Apache Kafka.",
+    )
+    kafka_fetch_max_wait_ms: int = Field(
+        50, ge=1, le=5000,
+        description="Consumer fetch wait. Tansu answers a fetch only after part of this wait "
+        "(Faust hard-codes 1500 ms: ~250 ms per hop); 50 ms gives ~10 ms per hop.",
+    )
+    topic_partitions: int = Field(
+        4, ge=1, description="Partitions of every topic; a multiple of the most workers of one service."
+    )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description="Tansu has no transactions, so handlers are idempotent; "
+        "`exactly_once` only on Apache Kafka.",
+    )
+    broker_session_timeout: float = Field(
+        10.0, gt=0, description="Consumer group session timeout, seconds. A group join takes half of it on Tansu."
+    )
+    app_id_prefix: str = Field(
+        "megatron", description="Prefix of every app id (consumer group); tests use a unique one."
+    )
+    data_dir: Path = Field(Path("var/data"), description="RocksDB data; one folder per service worker.")
+    log_dir: Path = Field(Path("var/log"), description="Logs of `make run`, one file per process.")
+
+    # --- stores -----------------------------------------------------------
+    mysql_host: str = Field("127.0.0.1", description="MySQL/MariaDB host of the mirror.")
+    mysql_port: int = Field(3306, description="MySQL port.")
+    mysql_user: str = Field("root", description="MySQL user.")
+    mysql_password: str = Field("", description="MySQL password.")
+    mysql_db_prefix: str = Field(
+        "", description="Prefix of the mirror databases (`orders_db` ...); tests use their own."
+    )
+    mirror_flush_interval_ms: int = Field(200, ge=1, description="Longest a mirror row waits before it is written.")
+    mirror_batch_size: int = Field(500, ge=1, description="Rows that make the mirror flush at once.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis holding the carts.")
+    redis_key_prefix: str = Field("megatron", description="Prefix of every Redis key (tests use their own).")
+
+    # --- HTTP -------------------------------------------------------------
+    gateway_url: str = Field("http://127.0.0.1:8080", description="Where the API gateway listens.")
+    cart_url: str = Field("http://127.0.0.1:8081", description="Cart service.")
+    orders_url: str = Field("http://127.0.0.1:8082", description="Order service.")
+    inventory_url: str = Field("http://127.0.0.1:8083", description="Inventory service.")
+    payment_url: str = Field("http://127.0.0.1:8084", description="Payment service (health and metrics).")
+    notification_url: str = Field("http://127.0.0.1:8085", description="Notification service.")
+    web_bind: str | None = Field(
+        None, description="Address a worker's web server binds; default: the host of its service URL."
+    )
+    upi_gateway_url: str = Field("http://127.0.0.1:8090", description="External UPI payment gateway (simulator locally).")
+    upi_timeout_s: float = Field(2.0, gt=0, description="Timeout of one call to the UPI gateway.")
+    upi_sim_delay_ms: int = Field(20, ge=0, description="Simulator: delay before it approves or declines.")
+    http_timeout_s: float = Field(5.0, gt=0, description="Timeout of calls between services.")
+    order_read_wait_s: float = Field(
+        2.0, ge=0, description="How long `GET /orders/{id}` waits for an order its owner has not stored yet."
+    )
+
+    # --- notifications ----------------------------------------------------
+    smtp_host: str = Field("127.0.0.1", description="SMTP server for order emails.")
+    smtp_port: int = Field(8025, description="SMTP port (the local mail sink in `make run`).")
+    mail_from: str = Field("orders@megatron.store", description="Sender of order emails.")
+    mail_dir: Path = Field(Path("var/mail"), description="Where the local mail sink writes each message.")
+    sms_sender: str = Field("log", description="SMS sender: `log` writes each SMS to the notification log.")
+
+    # --- limits -----------------------------------------------------------
+    max_line_quantity: int = Field(10, ge=1, description="Largest quantity of one cart line.")
+    max_cart_lines: int = Field(20, ge=1, description="Most distinct SKUs in one cart.")
+
+    @property
+    def one_record_per_batch(self) -> bool:
+        """Tansu reports wrong end offsets for multi-record batches; table recovery needs them right."""
+        return self.broker_kind == "tansu"
+
+    def service_url(self, service: str) -> str:
+        """Base URL of a service's web server."""
+        return str(getattr(self, f"{service}_url"))
+
+    def database(self, name: str) -> str:
+        """Name of a mirror database (`orders_db` ...) with this deployment's prefix."""
+        return f"{self.mysql_db_prefix}{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()
+
+
+def markdown_table() -> str:
+    """The README's settings table, from the same declarations the code reads."""
+    rows = ["| variable | default | what it sets |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        rows.append(f"| `{name.upper()}` | `{field.default}` | {field.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover - documentation helper
+    if "--markdown" in sys.argv:
+        print(markdown_table())

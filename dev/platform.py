@@ -1,0 +1,144 @@
+"""Start and stop the whole platform as real processes: ``make run`` and the tests use this one launcher.
+
+Order: broker (Tansu, unless ``KAFKA_BROKER`` points at one), bootstrap (topics,
+MySQL schema, seed), UPI simulator and mail sink, then one worker per service;
+it waits for each ``/health`` to say ready instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yarl import URL
+
+from config.settings import SERVICES, Settings
+from dev.broker import start_tansu, wait_for_port
+
+__all__ = ["Platform", "Proc", "ROOT"]
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+    health: str | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class Platform:
+    """The processes of one running platform, configured by environment variables."""
+
+    env: dict[str, str]
+    start_broker: bool = True
+    procs: dict[str, Proc] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(**{k.lower(): v for k, v in self.env.items() if k.lower() in Settings.model_fields})
+
+    @property
+    def log_dir(self) -> Path:
+        return self.settings.log_dir
+
+    def _spawn(self, name: str, argv: list[str], health: str | None = None,
+               extra_env: dict[str, str] | None = None) -> Proc:
+        log = self.log_dir / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        popen = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **self.env, **(extra_env or {})},
+                                 stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        proc = Proc(name, popen, log, health)
+        self.procs[name] = proc
+        return proc
+
+    def start(self) -> None:
+        s = self.settings
+        if self.start_broker:
+            shutil.rmtree(s.data_dir, ignore_errors=True)  # a new in-memory broker: old table state is stale
+            url = URL(s.kafka_broker)
+            tansu = start_tansu(url.host or "127.0.0.1", url.port or 9092, self.log_dir / "broker.log")
+            self.procs["broker"] = Proc("broker", tansu, self.log_dir / "broker.log")
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        boot = self._spawn("bootstrap", [sys.executable, "-m", "dev.bootstrap"])
+        if boot.popen.wait(timeout=120) != 0:
+            raise RuntimeError(f"bootstrap failed:\n{boot.tail()}")
+        del self.procs["bootstrap"]
+        sim = URL(s.upi_gateway_url)
+        self._spawn("upi-gateway", [sys.executable, "-m", "dev.upi_gateway"], f"{s.upi_gateway_url}/health")
+        self._spawn("mail-sink", [sys.executable, "-m", "dev.mail_sink"])
+        wait_for_port(s.smtp_host, s.smtp_port)
+        wait_for_port(sim.host or "127.0.0.1", sim.port or 80)
+        for service in SERVICES:
+            self.start_service(service)
+        for service in SERVICES:
+            self.wait_ready(service)
+
+    def start_service(self, service: str, name: str | None = None, extra_env: dict[str, str] | None = None,
+                      args: list[str] | None = None) -> Proc:
+        """One worker of ``service``: ``faust -A agents.<service> worker``."""
+        argv = [str(BIN / "faust"), "-A", f"agents.{service}", "worker", "-l", "info", *(args or [])]
+        return self._spawn(name or service, argv, f"{self.settings.service_url(service)}/health", extra_env)
+
+    def wait_ready(self, name: str, timeout: float = 120.0) -> None:
+        """Until the process's ``/health`` answers 200; fails fast if the process dies."""
+        proc = self.procs[name]
+        assert proc.health is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            if not proc.alive:
+                raise RuntimeError(f"{name} exited with {proc.popen.returncode}:\n{proc.tail()}")
+            try:
+                with urllib.request.urlopen(proc.health, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} not ready after {timeout:.0f}s:\n{proc.tail()}")
+            time.sleep(0.1)
+
+    def signal(self, name: str, sig: int) -> None:
+        proc = self.procs[name]
+        if proc.alive:
+            os.killpg(proc.popen.pid, sig)
+
+    def stop_proc(self, name: str, timeout: float = 20.0) -> int | None:
+        """SIGTERM (a clean leave, no stalled rebalance), SIGKILL if it does not go in time."""
+        proc = self.procs.pop(name)
+        if proc.alive:
+            os.killpg(proc.popen.pid, signal.SIGTERM)
+            try:
+                proc.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.popen.pid, signal.SIGKILL)
+                proc.popen.wait()
+        return proc.popen.returncode
+
+    def stop(self) -> None:
+        """Workers first, then simulators, the broker last."""
+        workers = [n for n in self.procs if n not in ("broker", "upi-gateway", "mail-sink")]
+        for name in workers:  # all at once: they leave their groups in parallel
+            self.signal(name, signal.SIGTERM)
+        for name in [*workers, *(n for n in ("upi-gateway", "mail-sink", "broker") if n in self.procs)]:
+            self.stop_proc(name)

@@ -1,0 +1,112 @@
+"""The order state machine: evolve folds inputs into an order, decide says what to emit.
+
+Transitions only move forward, so an event delivered twice (or late, after a final
+status) leaves the order as it was: that is what makes the order agent idempotent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Union
+
+from pydantic import BaseModel, ConfigDict
+
+from streams.commands import PlaceOrder
+from streams.events import (
+    Contact, FailureReason, InventoryFailed, InventoryReleased, InventoryReserved, Line,
+    Message, OrderConfirmed, OrderFailed, OrderPlaced, Payment, PaymentConfirmed, PaymentFailed,
+)
+
+__all__ = ["OrderStatus", "FINAL", "HistoryEntry", "Order", "OrderInput", "evolve", "decide"]
+
+
+class OrderStatus(str, Enum):
+    CREATED = "CREATED"
+    INVENTORY_RESERVED = "INVENTORY_RESERVED"
+    CONFIRMED = "CONFIRMED"
+    FAILED = "FAILED"
+
+
+FINAL = frozenset({OrderStatus.CONFIRMED, OrderStatus.FAILED})
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    status: OrderStatus
+    at: datetime
+
+
+class Order(BaseModel):
+    """An order as the order service keeps it; ``version`` orders its mirror writes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    user_id: str
+    status: OrderStatus
+    reason: FailureReason | None = None
+    items: tuple[Line, ...]
+    total_paise: int
+    payment: Payment
+    contact: Contact
+    history: tuple[HistoryEntry, ...]
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL
+
+    def moved_to(self, status: OrderStatus, at: datetime, reason: FailureReason | None = None) -> "Order":
+        """This order with one more step of history."""
+        return self.model_copy(update={
+            "status": status, "reason": reason, "updated_at": at, "version": self.version + 1,
+            "history": (*self.history, HistoryEntry(status=status, at=at)),
+        })
+
+
+OrderInput = Union[PlaceOrder, InventoryReserved, InventoryFailed, InventoryReleased,
+                   PaymentConfirmed, PaymentFailed]
+
+
+def evolve(order: Order | None, msg: Message, now: datetime) -> Order | None:
+    """The order after ``msg``; the same order (identical object) when ``msg`` changes nothing."""
+    if isinstance(msg, PlaceOrder):
+        if order is not None:
+            return order  # the same command again: the order exists already
+        return Order(
+            order_id=msg.order_id, user_id=msg.user_id, status=OrderStatus.CREATED,
+            items=msg.items, total_paise=msg.total_paise, payment=msg.payment, contact=msg.contact,
+            history=(HistoryEntry(status=OrderStatus.CREATED, at=now),), created_at=now, updated_at=now,
+        )
+    if order is None or order.is_final:
+        return order
+    if isinstance(msg, InventoryReserved) and order.status is OrderStatus.CREATED:
+        return order.moved_to(OrderStatus.INVENTORY_RESERVED, now)
+    if isinstance(msg, InventoryFailed):
+        return order.moved_to(OrderStatus.FAILED, now, msg.reason)
+    if isinstance(msg, PaymentConfirmed) and order.status is OrderStatus.INVENTORY_RESERVED:
+        return order.moved_to(OrderStatus.CONFIRMED, now)
+    if isinstance(msg, PaymentFailed) and order.status is OrderStatus.INVENTORY_RESERVED:
+        return order.moved_to(OrderStatus.FAILED, now, msg.reason)
+    return order
+
+
+def decide(before: Order | None, after: Order | None) -> list[Message]:
+    """The public events a transition from ``before`` to ``after`` announces."""
+    if after is None or after is before or (before is not None and before.status is after.status):
+        return []
+    if before is None:
+        return [OrderPlaced(order_id=after.order_id, user_id=after.user_id, items=after.items,
+                            total_paise=after.total_paise, payment=after.payment, contact=after.contact)]
+    if after.status is OrderStatus.CONFIRMED:
+        return [OrderConfirmed(order_id=after.order_id, user_id=after.user_id, items=after.items,
+                               total_paise=after.total_paise)]
+    if after.status is OrderStatus.FAILED:
+        assert after.reason is not None
+        return [OrderFailed(order_id=after.order_id, user_id=after.user_id, items=after.items,
+                            reason=after.reason)]
+    return []

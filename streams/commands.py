@@ -1,0 +1,94 @@
+"""Internal commands and per-SKU facts: asks between parts of one service.
+
+Commands ask (``PlaceOrder``, ``ReserveStock``); the stock facts (``StockReserved``)
+answer per SKU and are folded into the public ``Inventory*`` events per order.
+None of these is in the public catalog; their topics are internal.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from streams.events import Contact, FailureReason, Line, Message, Payment
+
+__all__ = [
+    "PlaceOrder", "NotifyOrder", "ReserveStock", "CommitStock", "ReleaseStock", "SetStock",
+    "StockCommand", "StockReserved", "StockRejected", "StockReleased", "StockResult",
+]
+
+
+class PlaceOrder(Message):
+    """The order service's create view asks its own agent to store a new order."""
+
+    type: Literal["PlaceOrder"] = "PlaceOrder"
+    user_id: str
+    items: tuple[Line, ...] = Field(min_length=1)
+    total_paise: int = Field(ge=0)
+    payment: Payment
+    contact: Contact
+
+
+class NotifyOrder(Message):
+    """The order service asks the notification service to tell the shopper a final status."""
+
+    type: Literal["NotifyOrder"] = "NotifyOrder"
+    user_id: str
+    status: Literal["CONFIRMED", "FAILED"]
+    reason: FailureReason | None = None
+    total_paise: int
+    items: tuple[Line, ...]
+    contact: Contact
+
+
+class _StockLine(Message):
+    """A line of an order sent to the partition that owns its SKU."""
+
+    sku: str
+    quantity: int = Field(gt=0)
+    lines_total: int = Field(gt=0, description="how many SKUs the order has, to know when all answered")
+
+
+class ReserveStock(_StockLine):
+    type: Literal["ReserveStock"] = "ReserveStock"
+
+
+class CommitStock(_StockLine):
+    """The order is confirmed: the held units leave the shelf."""
+
+    type: Literal["CommitStock"] = "CommitStock"
+
+
+class ReleaseStock(_StockLine):
+    """The order failed: the held units go back to the shelf."""
+
+    type: Literal["ReleaseStock"] = "ReleaseStock"
+
+
+class SetStock(Message):
+    """An operator (or the seed) sets a SKU's on-hand count; ``order_id`` names the request."""
+
+    type: Literal["SetStock"] = "SetStock"
+    sku: str
+    on_hand: int = Field(ge=0)
+    only_if_new: bool = False
+
+
+StockCommand = Annotated[Union[ReserveStock, CommitStock, ReleaseStock, SetStock], Field(discriminator="type")]
+
+
+class StockReserved(_StockLine):
+    type: Literal["StockReserved"] = "StockReserved"
+
+
+class StockRejected(_StockLine):
+    type: Literal["StockRejected"] = "StockRejected"
+    available: int
+
+
+class StockReleased(_StockLine):
+    type: Literal["StockReleased"] = "StockReleased"
+
+
+StockResult = Annotated[Union[StockReserved, StockRejected, StockReleased], Field(discriminator="type")]

@@ -1,0 +1,1 @@
+"""Table definitions, the MySQL mirror and its versioned schema; carts in Redis."""

@@ -1,0 +1,59 @@
+"""Carts in Redis: one hash per shopper, SKU -> quantity (prices come from the catalog when read)."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import redis.asyncio as redis
+from mode import Service
+from redis.exceptions import RedisError
+
+from config.settings import Settings
+from web.errors import DependencyUnavailable
+
+__all__ = ["CartStore"]
+
+
+class CartStore(Service):
+    """The cart service's Redis connection; Redis errors become a 503 the shopper can retry."""
+
+    def __init__(self, settings: Settings, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self._redis = redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
+                                     decode_responses=True)
+
+    def _key(self, user_id: str) -> str:
+        return f"{self.settings.redis_key_prefix}:cart:{user_id}"
+
+    async def on_stop(self) -> None:
+        await self._redis.aclose()
+
+    async def lines(self, user_id: str) -> dict[str, int]:
+        """SKU -> quantity of the shopper's cart (empty when there is none)."""
+        try:
+            raw = await self._redis.hgetall(self._key(user_id))
+        except (RedisError, OSError) as exc:
+            raise DependencyUnavailable("the cart store (Redis) cannot be reached", {"error": str(exc)}) from None
+        return {sku: int(qty) for sku, qty in raw.items()}
+
+    async def set_quantity(self, user_id: str, sku: str, quantity: int) -> None:
+        """Set one line; 0 removes it."""
+        try:
+            if quantity == 0:
+                await self._redis.hdel(self._key(user_id), sku)
+            else:
+                await self._redis.hset(self._key(user_id), sku, quantity)
+        except (RedisError, OSError) as exc:
+            raise DependencyUnavailable("the cart store (Redis) cannot be reached", {"error": str(exc)}) from None
+
+    async def remove(self, user_id: str, skus: Iterable[str]) -> None:
+        skus = list(skus)
+        if skus:
+            await self._redis.hdel(self._key(user_id), *skus)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
+            return False

@@ -1,0 +1,175 @@
+"""The one MySQL mirror: table changes buffered, then written as batched idempotent upserts.
+
+Every mirrored table goes through :class:`MySQLMirror` (STYLE 3). A row replaces the
+buffered row with the same primary key only if its ``version`` is newer, and the
+upsert keeps the stored row when the stored ``version`` is newer or equal, so a
+replay or a late flush never lets an older state overwrite a newer one. While MySQL
+is down, rows wait in the buffer (newest per key) and are written when it is back;
+the stream never waits for MySQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Iterable, TypeVar
+
+import aiomysql
+from mode import Service
+
+from config.settings import Settings
+from tables.schema import migrate
+
+__all__ = ["Row", "MirrorSpec", "MySQLMirror"]
+
+log = logging.getLogger(__name__)
+M = TypeVar("M")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a mirror table; ``values`` holds every column including ``version``."""
+
+    table: str
+    key: tuple[str, ...]
+    values: dict[str, Any]
+
+    @property
+    def ident(self) -> tuple[Any, ...]:
+        return (self.table, *(self.values[k] for k in self.key))
+
+
+@dataclass(frozen=True)
+class MirrorSpec(Generic[M]):
+    """How one Faust table maps to rows of one mirror database."""
+
+    database: str
+    rows: Callable[[M], Iterable[Row]]
+
+
+@dataclass
+class _Pending:
+    database: str
+    row: Row
+    since: float = field(default_factory=time.monotonic)
+
+
+def upsert_sql(database: str, row: Row, count: int) -> str:
+    """Multi-row insert that only moves a stored row forward in ``version``."""
+    cols = list(row.values)
+    assign = [f"`{c}` = IF(VALUES(`version`) > `version`, VALUES(`{c}`), `{c}`)"
+              for c in cols if c not in row.key and c != "version"]
+    assign.append("`version` = GREATEST(`version`, VALUES(`version`))")  # last: the IFs read the old one
+    values = ", ".join(["(" + ", ".join(["%s"] * len(cols)) + ")"] * count)
+    return (f"INSERT INTO `{database}`.`{row.table}` ({', '.join(f'`{c}`' for c in cols)}) "
+            f"VALUES {values} ON DUPLICATE KEY UPDATE {', '.join(assign)}")
+
+
+class MySQLMirror(Service):
+    """Buffers rows per database and flushes them on a size or time bound."""
+
+    def __init__(self, settings: Settings, databases: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.databases = databases
+        self._buffer: dict[tuple[str, tuple[Any, ...]], _Pending] = {}
+        self._wake = asyncio.Event()
+        self._pool: aiomysql.Pool | None = None
+        self.rows_written = 0
+        self.last_lag_s = 0.0
+        self.lag_observer: Callable[[float], None] | None = None
+
+    def enqueue(self, spec: MirrorSpec[M], value: M) -> None:
+        """Buffer the rows of ``value``; called by a table write, never blocks."""
+        for row in spec.rows(value):
+            self._put(_Pending(spec.database, row))
+        if len(self._buffer) >= self.settings.mirror_batch_size:
+            self._wake.set()
+
+    def _put(self, pending: _Pending) -> None:
+        key = (pending.database, pending.row.ident)
+        old = self._buffer.get(key)
+        if old is None or pending.row.values["version"] >= old.row.values["version"]:
+            if old is not None:
+                pending.since = min(pending.since, old.since)
+            self._buffer[key] = pending
+
+    @property
+    def backlog(self) -> int:
+        """Rows not yet in MySQL."""
+        return len(self._buffer)
+
+    async def _ensure_pool(self) -> aiomysql.Pool:
+        if self._pool is None:
+            s = self.settings
+            await migrate(s, self.databases)
+            self._pool = await aiomysql.create_pool(
+                host=s.mysql_host, port=s.mysql_port, user=s.mysql_user, password=s.mysql_password,
+                autocommit=True, minsize=1, maxsize=2, connect_timeout=5, pool_recycle=300,
+            )
+        return self._pool
+
+    async def flush(self) -> int:
+        """Write everything buffered; on failure the rows go back to the buffer."""
+        if not self._buffer:
+            return 0
+        batch, self._buffer = self._buffer, {}
+        groups: dict[tuple[str, str, tuple[str, ...]], list[_Pending]] = {}
+        for p in batch.values():
+            groups.setdefault((p.database, p.row.table, tuple(p.row.values)), []).append(p)
+        try:
+            pool = await self._ensure_pool()
+            async with pool.acquire() as conn, conn.cursor() as cur:
+                for (database, _, _), items in groups.items():
+                    sql = upsert_sql(self.settings.database(database), items[0].row, len(items))
+                    await asyncio.wait_for(
+                        cur.execute(sql, [v for p in items for v in p.row.values.values()]),
+                        timeout=self.settings.http_timeout_s)
+        except Exception as exc:  # MySQL down or slow: keep every row, newest per key
+            for p in batch.values():
+                self._put(p)
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+            raise MirrorUnavailable(str(exc)) from exc
+        now = time.monotonic()
+        lags = [now - p.since for p in batch.values()]
+        self.last_lag_s = max(lags)
+        if self.lag_observer is not None:
+            for lag in lags:
+                self.lag_observer(lag)
+        self.rows_written += len(batch)
+        return len(batch)
+
+    @Service.task
+    async def _flusher(self) -> None:
+        interval = self.settings.mirror_flush_interval_ms / 1000
+        backoff = interval
+        while not self.should_stop:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush()
+                backoff = interval
+            except MirrorUnavailable as exc:
+                backoff = min(max(backoff * 2, 0.5), 10.0)
+                log.warning("mirror: MySQL unavailable, %d rows wait (retry in %.1fs): %s",
+                            self.backlog, backoff, exc)
+
+    async def on_stop(self) -> None:
+        try:
+            await asyncio.wait_for(self.flush(), timeout=self.settings.http_timeout_s)
+        except Exception as exc:
+            log.error("mirror: %d rows not written at stop (the log keeps them): %s", self.backlog, exc)
+        if self._pool is not None:
+            self._pool.close()
+            await self._pool.wait_closed()
+
+
+class MirrorUnavailable(Exception):
+    """MySQL could not take a flush; the rows stay buffered."""

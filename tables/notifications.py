@@ -1,0 +1,17 @@
+"""The notification service's table: what was already sent per order."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from domain.notifications import Sent
+from tables.model_table import ModelTable
+
+if TYPE_CHECKING:
+    from config.app import ServiceApp
+
+__all__ = ["sent_table"]
+
+
+def sent_table(app: "ServiceApp") -> ModelTable[Sent]:
+    return app.model_table("sent", Sent, help="Notifications delivered per order_id, by status and channel.")

@@ -1,0 +1,1 @@
+"""HTTP views of every service, their errors and the clients they call each other with."""

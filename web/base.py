@@ -1,0 +1,65 @@
+"""The base of every JSON view: parse and validate bodies, render every error the same way."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, TypeVar
+
+from faust.web import Request, Response, View
+from faust.web.exceptions import WebError
+from pydantic import BaseModel, ValidationError
+
+from web.errors import ApiError, BadRequest, DependencyUnavailable, PayloadTooLarge, ValidationFailed
+
+__all__ = ["ApiView", "MAX_BODY_BYTES", "validation_details"]
+
+log = logging.getLogger(__name__)
+B = TypeVar("B", bound=BaseModel)
+MAX_BODY_BYTES = 16 * 1024
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors as ``[{field, problem}]`` a client can act on."""
+    return [{"field": ".".join(str(p) for p in e["loc"]) or "body", "problem": e["msg"]} for e in exc.errors()]
+
+
+class ApiView(View):
+    """A view whose errors, expected or not, come back as the API's JSON error body."""
+
+    async def dispatch(self, request: Any) -> Any:
+        try:
+            return await super().dispatch(request)
+        except ApiError as exc:
+            return self.error_response(exc)
+        except TimeoutError as exc:
+            return self.error_response(DependencyUnavailable("a dependency did not answer in time",
+                                                             {"error": str(exc) or "timeout"}))
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            return self.error_response(ApiError("internal error"))
+
+    async def on_request_error(self, request: Request, exc: WebError) -> Response:
+        if isinstance(exc, ApiError):
+            return self.error_response(exc)
+        return self.json({"error": {"code": "http_error", "message": str(exc.detail), "details": {}}},
+                         status=exc.code)
+
+    def error_response(self, exc: ApiError) -> Response:
+        return self.json(exc.body(), status=exc.code)
+
+    async def body(self, request: Request, model: type[B]) -> B:
+        """The JSON body as ``model``, or a 400/413/422 that says what is wrong."""
+        raw = await request.read()
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
+        try:
+            data = json.loads(raw or b"null")
+        except ValueError as exc:
+            raise BadRequest("request body is not valid JSON", {"error": str(exc)}) from None
+        if not isinstance(data, dict):
+            raise BadRequest("request body must be a JSON object")
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise ValidationFailed("request body is not valid", validation_details(exc)) from None

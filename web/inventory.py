@@ -1,0 +1,35 @@
+"""The inventory service's view: one SKU's stock, answered by the worker that owns the SKU."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from faust.web import Request, Response
+
+from domain.catalog import BY_SKU
+from domain.stock import StockLevel
+from tables.model_table import ModelTable
+from web.base import ApiView
+from web.errors import UnknownSku
+
+if TYPE_CHECKING:
+    from config.app import ServiceApp
+
+__all__ = ["register_inventory_views", "stock_body"]
+
+
+def stock_body(level: StockLevel) -> dict[str, Any]:
+    return {"sku": level.sku, "on_hand": level.on_hand, "reserved": level.reserved, "available": level.available}
+
+
+def register_inventory_views(app: "ServiceApp", stock: ModelTable[StockLevel]) -> None:
+    @app.page("/stock/{sku}")
+    class StockView(ApiView):
+        @app.table_route(table=stock.table, match_info="sku")
+        async def get(self, request: Request, sku: str) -> Response:
+            level = stock.get(sku)
+            if level is None:
+                if sku not in BY_SKU:
+                    raise UnknownSku(f"no product {sku}", {"sku": sku})
+                level = StockLevel(sku=sku)
+            return self.json(stock_body(level))
