@@ -112,6 +112,8 @@ class ServiceApp(faust.App):
         """Partitions assigned and tables recovered (not merely "port open")."""
         if self.rebalancing:
             return False
+        if self.agents and not self.consumer.assignment():
+            return False  # partitions not assigned yet (a service runs at most one worker per partition)
         if self.tables.data:
             return self.tables.recovery.completed.is_set()
         return True

@@ -88,9 +88,13 @@ def evolve(order: Order | None, msg: Message, now: datetime) -> Order | None:
         return order.moved_to(OrderStatus.INVENTORY_RESERVED, now)
     if isinstance(msg, InventoryFailed):
         return order.moved_to(OrderStatus.FAILED, now, msg.reason)
-    if isinstance(msg, PaymentConfirmed) and order.status is OrderStatus.INVENTORY_RESERVED:
-        return order.moved_to(OrderStatus.CONFIRMED, now)
-    if isinstance(msg, PaymentFailed) and order.status is OrderStatus.INVENTORY_RESERVED:
+    if isinstance(msg, (PaymentConfirmed, PaymentFailed)):
+        # Payment is only attempted after InventoryReserved, but the two arrive on different
+        # topics and may be read in either order: a payment outcome implies the reservation.
+        if order.status is OrderStatus.CREATED:
+            order = order.moved_to(OrderStatus.INVENTORY_RESERVED, now)
+        if isinstance(msg, PaymentConfirmed):
+            return order.moved_to(OrderStatus.CONFIRMED, now)
         return order.moved_to(OrderStatus.FAILED, now, msg.reason)
     return order
 

@@ -63,7 +63,12 @@ class Shopper:
 
 
 async def read_topic(settings: Settings, topic: str) -> list[dict[str, Any]]:
-    """Every record of ``topic`` from offset 0 to the end offsets read at the start, no consumer group."""
+    """Every record value of ``topic`` as JSON, in partition order."""
+    return [json.loads(value) for _, value in await read_topic_records(settings, topic)]
+
+
+async def read_topic_records(settings: Settings, topic: str) -> list[tuple[str, bytes]]:
+    """Every ``(key, value)`` of ``topic`` from offset 0 to the end offsets read at the start, no group."""
     c = consumer(settings)
     await c.start()
     try:
@@ -74,14 +79,14 @@ async def read_topic(settings: Settings, topic: str) -> list[dict[str, Any]]:
         c.assign(parts)
         await c.seek_to_beginning(*parts)
         end = await c.end_offsets(parts)
-        out: list[dict[str, Any]] = []
+        out: list[tuple[str, bytes]] = []
         pending = {tp for tp in parts if end[tp] > 0}
         deadline = time.monotonic() + 30
         while pending:
             assert time.monotonic() < deadline, f"{topic}: end offsets {end} not reached in 30s"
             batch = await c.getmany(*pending, timeout_ms=1000)
             for tp, records in batch.items():
-                out += [json.loads(r.value) for r in records if r.offset < end[tp]]
+                out += [(r.key.decode(), r.value) for r in records if r.offset < end[tp]]
                 if records and records[-1].offset + 1 >= end[tp]:
                     pending.discard(tp)
         return out
