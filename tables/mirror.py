@@ -166,9 +166,14 @@ class MySQLMirror(Service):
             await asyncio.wait_for(self.flush(), timeout=self.settings.http_timeout_s)
         except Exception as exc:
             log.error("mirror: %d rows not written at stop (the log keeps them): %s", self.backlog, exc)
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection pool (the buffer is kept)."""
         if self._pool is not None:
-            self._pool.close()
-            await self._pool.wait_closed()
+            pool, self._pool = self._pool, None
+            pool.close()
+            await pool.wait_closed()
 
 
 class MirrorUnavailable(Exception):

@@ -1,0 +1,50 @@
+"""Agents under Faust's ``test_context()``: the stream logic without a broker.
+
+``app.emit`` (the send to Kafka) is replaced by a recorder, so these check what an
+agent decides to send for the events it is given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from streams.commands import CommitStock, ReleaseStock, ReserveStock
+from streams.events import Contact, FailureReason, Line, OrderConfirmed, OrderFailed, OrderPlaced, Payment
+from streams.topics import STOCK_COMMANDS
+
+LINES = (Line(sku="IPHONE-15", name="iPhone 15", unit_price_paise=7_990_000, quantity=1),
+         Line(sku="LAPTOP", name="Laptop", unit_price_paise=6_499_000, quantity=2))
+
+
+@pytest.fixture
+def inventory(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    import agents.inventory as inventory
+
+    sent: list[tuple[str, Any]] = []
+
+    async def record(spec: Any, event: Any) -> None:
+        sent.append((spec.name, event))
+
+    with mock.patch.object(inventory.app, "emit", record):
+        yield inventory, sent
+
+
+@pytest.mark.parametrize("event, command", [
+    (OrderPlaced(order_id="o1", user_id="ravi", items=LINES, total_paise=20_988_000,
+                 payment=Payment(vpa="ravi@upi"), contact=Contact(email="ravi@example.com")), ReserveStock),
+    (OrderConfirmed(order_id="o1", user_id="ravi", items=LINES, total_paise=20_988_000), CommitStock),
+    (OrderFailed(order_id="o1", user_id="ravi", items=LINES, reason=FailureReason.PAYMENT_DECLINED), ReleaseStock),
+])
+async def test_split_sends_one_stock_command_per_line(inventory: Any, event: Any, command: type) -> None:
+    module, sent = inventory
+    async with module.split.test_context() as agent:
+        await agent.put(event, key=b"o1")
+    assert [name for name, _ in sent] == [STOCK_COMMANDS.name] * 2
+    commands = [c for _, c in sent]
+    assert all(isinstance(c, command) for c in commands)
+    assert [(c.sku, c.quantity, c.lines_total, c.order_id) for c in commands] == [
+        ("IPHONE-15", 1, 2, "o1"), ("LAPTOP", 2, 2, "o1")]
