@@ -67,8 +67,8 @@ def apply_stock(level: StockLevel | None, hold: Hold | None, cmd: Message) -> St
     """New level, new hold and the answer (if any) for one stock command."""
     current = level or StockLevel(sku=getattr(cmd, "sku"))
     if isinstance(cmd, SetStock):
-        if cmd.only_if_new and level is not None:
-            return current, None, None
+        if (cmd.only_if_new and level is not None) or cmd.on_hand < current.reserved:
+            return current, None, None  # never fewer on the shelf than promised to open orders
         return current.model_copy(update={"on_hand": cmd.on_hand, "version": current.version + 1}), None, None
     assert isinstance(cmd, (ReserveStock, CommitStock, ReleaseStock))
     line = {"order_id": cmd.order_id, "sku": cmd.sku, "quantity": cmd.quantity, "lines_total": cmd.lines_total}

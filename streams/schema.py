@@ -60,7 +60,7 @@ class CatalogSchema(faust.Schema):
             if spec is None:
                 raise ValueError(f"topic {message.topic!r} is not in the catalog")
             return spec.adapter.validate_python(_upcast(spec.name, json.loads(message.value)))
-        except (ValueError, ValidationError, TypeError) as exc:
+        except (ValueError, ValidationError, TypeError, RecursionError) as exc:
             return DeadLetter(
                 topic=message.topic, partition=message.partition, offset=message.offset,
                 key=message.key.decode(errors="replace") if isinstance(message.key, bytes) else message.key,

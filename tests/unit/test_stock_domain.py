@@ -180,9 +180,6 @@ def test_set_stock_only_if_new_leaves_an_existing_level_alone() -> None:
     assert level == start and hold is None and answer is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG domain/stock.py: SetStock accepts on_hand below reserved and a later CommitStock "
-    "subtracts the full hold, so on_hand goes negative (violates inventory_db.stock CHECK stock_not_negative)"))
 def test_commit_after_stock_set_below_reserved_keeps_on_hand_non_negative() -> None:
     """An operator lowering stock below what is promised must not drive on_hand below zero."""
     level, hold, _ = apply_stock(shelf(5), None, reserve("o1", 5))
