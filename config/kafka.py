@@ -6,14 +6,16 @@ They follow the same Tansu rules as the workers: one record per produce batch
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+import time
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from yarl import URL
 
 from config.settings import Settings
 
-__all__ = ["bootstrap_servers", "producer", "consumer", "create_topics"]
+__all__ = ["bootstrap_servers", "producer", "consumer", "create_topics", "read_topic_records"]
 
 
 def bootstrap_servers(settings: Settings) -> str:
@@ -59,3 +61,38 @@ async def create_topics(settings: Settings, names: list[str], partitions: int) -
         return missing, wrong
     finally:
         await admin.close()
+
+
+async def read_topic_records(settings: Settings, topic: str, timeout: float = 30.0) -> list[tuple[str, bytes]]:
+    """Every ``(key, value)`` of ``topic`` from offset 0 up to the end offsets read at the start.
+
+    Joins no consumer group and commits nothing, so a running service never notices.
+    Records come partition by partition, each partition in offset order.
+    """
+    c = consumer(settings)
+    await c.start()
+    try:
+        partitions = c.partitions_for_topic(topic)
+        if not partitions:
+            await c._client.force_metadata_update()
+            partitions = c.partitions_for_topic(topic)
+        if not partitions:
+            raise LookupError(f"no topic {topic!r} on {settings.kafka_broker}")
+        parts = [TopicPartition(topic, p) for p in sorted(partitions)]
+        c.assign(parts)
+        await c.seek_to_beginning(*parts)
+        end = await c.end_offsets(parts)
+        got: dict[TopicPartition, list[tuple[str, bytes]]] = {tp: [] for tp in parts}
+        pending = {tp for tp in parts if end[tp] > 0}
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: end offsets {end} not reached in {timeout:.0f}s")
+            batch = await c.getmany(*pending, timeout_ms=1000)
+            for tp, records in batch.items():
+                got[tp] += [((r.key or b"").decode(), r.value) for r in records if r.offset < end[tp]]
+                if records and records[-1].offset + 1 >= end[tp]:
+                    pending.discard(tp)
+        return [record for tp in parts for record in got[tp]]
+    finally:
+        await c.stop()

@@ -82,3 +82,16 @@ def dlq_name(topic: str) -> str:
 def all_topic_names() -> list[str]:
     """Every catalog and internal topic plus their dead-letter topics."""
     return [t.name for t in CATALOG] + [dlq_name(t.name) for t in CATALOG]
+
+
+def markdown_table() -> str:
+    """The README's topic table, from this catalog (``topics-check`` reads the same list)."""
+    rows = ["| topic | event types | key | written by | read by | public |", "| --- | --- | --- | --- | --- | --- |"]
+    for t in CATALOG:
+        rows.append(f"| `{t.name}` | {', '.join(f'`{e}`' for e in t.event_types)} | `{t.key}` | {t.writer} | "
+                    f"{', '.join(t.readers) or '(analysts)'} | {'yes' if t.public else 'internal'} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover - documentation helper
+    print(markdown_table())

@@ -9,9 +9,7 @@ import uuid
 from typing import Any, Awaitable, Callable, TypeVar
 
 import aiohttp
-from aiokafka import TopicPartition
-
-from config.kafka import consumer
+from config.kafka import read_topic_records
 from config.settings import Settings
 from tables.schema import connect
 
@@ -65,33 +63,6 @@ class Shopper:
 async def read_topic(settings: Settings, topic: str) -> list[dict[str, Any]]:
     """Every record value of ``topic`` as JSON, in partition order."""
     return [json.loads(value) for _, value in await read_topic_records(settings, topic)]
-
-
-async def read_topic_records(settings: Settings, topic: str) -> list[tuple[str, bytes]]:
-    """Every ``(key, value)`` of ``topic`` from offset 0 to the end offsets read at the start, no group."""
-    c = consumer(settings)
-    await c.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in (c.partitions_for_topic(topic) or set())]
-        if not parts:
-            await c._client.force_metadata_update()
-            parts = [TopicPartition(topic, p) for p in (c.partitions_for_topic(topic) or set())]
-        c.assign(parts)
-        await c.seek_to_beginning(*parts)
-        end = await c.end_offsets(parts)
-        out: list[tuple[str, bytes]] = []
-        pending = {tp for tp in parts if end[tp] > 0}
-        deadline = time.monotonic() + 30
-        while pending:
-            assert time.monotonic() < deadline, f"{topic}: end offsets {end} not reached in 30s"
-            batch = await c.getmany(*pending, timeout_ms=1000)
-            for tp, records in batch.items():
-                out += [(r.key.decode(), r.value) for r in records if r.offset < end[tp]]
-                if records and records[-1].offset + 1 >= end[tp]:
-                    pending.discard(tp)
-        return out
-    finally:
-        await c.stop()
 
 
 async def query(settings: Settings, sql: str, *args: Any) -> list[dict[str, Any]]:
