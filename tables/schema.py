@@ -37,6 +37,7 @@ async def migrate(settings: Settings, databases: tuple[str, ...] = DATABASES) ->
     conn = await connect(settings)
     try:
         async with conn.cursor() as cur:
+            await cur.execute("SET SESSION sql_notes = 0")  # "already exists" is the point of IF NOT EXISTS
             for logical in databases:
                 db = settings.database(logical)
                 await cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}`")
