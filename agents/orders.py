@@ -8,12 +8,14 @@ every change of an order happens in the partition that owns it.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from config.app import create_app
 from domain.orders import Order, decide, evolve
-from streams.commands import NotifyOrder
+from streams.commands import ExpireOrder, NotifyOrder
 from streams.events import Message, utcnow
 from streams.topics import INVENTORY_EVENTS, ORDER_COMMANDS, ORDER_EVENTS, PAYMENT_EVENTS
+from tables.due import DueIndex
 from tables.orders import orders_table
 from web.clients import ServiceClient
 from web.orders import OrderWaiters, register_order_views
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 
 app = create_app("orders")
 orders = orders_table(app)
+deadlines = DueIndex(app, "order_deadlines", help="Orders not final yet, by order_id, with their deadline.")
 waiters = OrderWaiters()
 notifications = ServiceClient(app, "notification")
 
@@ -43,6 +46,10 @@ async def handle(msg: Message) -> None:
     if after.is_final:
         await notify(after)
     orders.put(after.order_id, after)
+    if after.is_final:
+        deadlines.cancel(after.order_id)
+    elif before is None:
+        deadlines.schedule(after.order_id, after.created_at + timedelta(seconds=app.settings.order_deadline_s))
     waiters.wake(after.order_id)
     log.info("order %s %s%s", after.order_id, after.status.value, f" ({after.reason.value})" if after.reason else "")
 
@@ -56,6 +63,15 @@ async def notify(order: Order) -> None:
         await notifications.post("/notifications", command.model_dump(mode="json"))
     except Exception as exc:
         log.warning("order %s: notification not accepted: %s", order.order_id, exc)
+
+
+@app.timer(interval=app.settings.sweep_interval_s)
+async def sweep_deadlines() -> None:
+    """Fail (TIMED_OUT) every order of this worker's partitions that passed its deadline."""
+    if not app.ready:
+        return
+    for order_id in deadlines.due(utcnow()):
+        await app.emit(ORDER_COMMANDS, ExpireOrder(order_id=order_id))
 
 
 register_order_views(app, orders, waiters)

@@ -1,8 +1,10 @@
 """Payment service: charges an order over UPI once its stock is reserved, and says how it went.
 
-It hears ``OrderPlaced`` (amount, VPA) and ``InventoryReserved`` (go ahead) on two
-topics keyed by ``order_id``; the attempt is stored before the gateway is called,
-so a crash mid-call retries under the same idempotency key and never charges twice.
+It hears ``OrderPlaced`` (amount, VPA) and ``InventoryReserved`` (go ahead) keyed by
+``order_id``; the attempt is stored before the gateway is called. A gateway that does
+not answer is retried with backoff, under the same idempotency key, by ``RetryPayment``
+commands that a sweep sends when a retry falls due; at the deadline the gateway is
+asked for the payment's status before the payment is given up.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ from __future__ import annotations
 import logging
 
 from config.app import create_app
-from domain.payment import GatewayAnswer, PaymentState, attempt, evolve, ready_to_charge, settle
+from domain.payment import (
+    GatewayAnswer, PaymentState, attempt, deadline_passed, evolve, ready_to_charge, retry_due, retry_later, settle,
+)
+from streams.commands import RetryPayment
 from streams.events import Message, utcnow
-from streams.topics import INVENTORY_EVENTS, ORDER_EVENTS, PAYMENT_EVENTS
+from streams.topics import INVENTORY_EVENTS, ORDER_EVENTS, PAYMENT_COMMANDS, PAYMENT_EVENTS
+from tables.due import DueIndex
 from tables.payments import payments_table
 from web.clients import UpiClient
 
@@ -20,33 +26,63 @@ log = logging.getLogger(__name__)
 
 app = create_app("payment")
 payments = payments_table(app)
+retries = DueIndex(app, "payment_retries", help="Payments waiting for a retry, by order_id.")
 upi = UpiClient(app)
 
 
-@app.agent(app.topics_of(ORDER_EVENTS, INVENTORY_EVENTS))
+@app.agent(app.topics_of(ORDER_EVENTS, INVENTORY_EVENTS, PAYMENT_COMMANDS))
 async def pay(stream):  # type: ignore[no-untyped-def]
-    """For each order or inventory event: fold it in, and charge once both facts are in."""
+    """For each order or inventory event: fold it in; charge once both facts are in; retry when due."""
     async for event in app.each(stream):
         await handle(event)
 
 
 async def handle(event: Message) -> None:
     before = payments.get(event.order_id)
+    if isinstance(event, RetryPayment):
+        if retry_due(before, utcnow()):
+            assert before is not None
+            await charge(before)
+        return
     state = evolve(before, event, utcnow())
-    if state is None:
+    if state is None or state is before:
         return
     if ready_to_charge(state):
         await charge(state)
-    elif state is not before:
+    else:
         payments.put(state.order_id, state)
 
 
 async def charge(state: PaymentState) -> None:
-    state = attempt(state, utcnow())
-    payments.put(state.order_id, state)
+    """One call to the gateway; at the deadline, its status decides instead."""
+    s = app.settings
     assert state.vpa is not None and state.amount_paise is not None
-    answer, ref = await upi.charge(state.payment_id, state.order_id, state.vpa, state.amount_paise)
-    state, outcome = settle(state, GatewayAnswer(answer), ref, utcnow())
+    if deadline_passed(state, utcnow()):
+        answer, ref = await upi.status(state.payment_id)
+        if answer is GatewayAnswer.TIMEOUT:
+            await upi.cancel(state.payment_id)  # so it can never be approved after we gave up
+    else:
+        state = attempt(state, utcnow(), s.payment_deadline_s)
+        payments.put(state.order_id, state)
+        answer, ref = await upi.charge(state.payment_id, state.order_id, state.vpa, state.amount_paise)
+        if answer is GatewayAnswer.TIMEOUT:
+            state = retry_later(state, utcnow(), s.payment_retry_base_s)
+            assert state.retry_at is not None
+            payments.put(state.order_id, state)
+            retries.schedule(state.order_id, min(state.retry_at, state.deadline_at or state.retry_at))
+            log.info("payment %s: no answer from the gateway, retry at %s", state.payment_id, state.retry_at)
+            return
+    state, outcome = settle(state, answer, ref, utcnow())
     await app.emit(PAYMENT_EVENTS, outcome)
     payments.put(state.order_id, state)
-    log.info("payment %s for order %s: %s", state.payment_id, state.order_id, answer)
+    retries.cancel(state.order_id)
+    log.info("payment %s for order %s: %s", state.payment_id, state.order_id, state.status.value)
+
+
+@app.timer(interval=app.settings.sweep_interval_s)
+async def sweep_retries() -> None:
+    """Send RetryPayment for every retry that fell due in this worker's partitions."""
+    if not app.ready:
+        return
+    for order_id in retries.due(utcnow()):
+        await app.emit(PAYMENT_COMMANDS, RetryPayment(order_id=order_id))

@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     upi_gateway_url: str = Field("http://127.0.0.1:8090", description="External UPI payment gateway (simulator locally).")
     upi_timeout_s: float = Field(2.0, gt=0, description="Timeout of one call to the UPI gateway.")
     upi_sim_delay_ms: int = Field(20, ge=0, description="Simulator: delay before it approves or declines.")
+    payment_deadline_s: float = Field(
+        60.0, gt=0, description="How long the payment service retries a gateway that does not answer "
+        "before it asks for the payment's status and gives up (PAYMENT_TIMEOUT).")
+    payment_retry_base_s: float = Field(0.5, gt=0, description="First retry delay; doubles per attempt, at most 8 s.")
+    order_deadline_s: float = Field(
+        90.0, gt=0, description="An order with no final status after this long is failed (TIMED_OUT); "
+        "longer than the payment deadline, so a payment in progress settles first.")
+    sweep_interval_s: float = Field(1.0, gt=0, description="How often deadlines and retries are checked.")
     http_timeout_s: float = Field(5.0, gt=0, description="Timeout of calls between services.")
     order_read_wait_s: float = Field(
         2.0, ge=0, description="How long `GET /orders/{id}` waits for an order its owner has not stored yet."

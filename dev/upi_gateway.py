@@ -1,8 +1,13 @@
 """A small UPI payment gateway simulator (the external gateway, for local runs and tests).
 
 ``declined@...`` is declined, ``timeout@...`` never answers in time, any other
-well-formed VPA is approved after ``UPI_SIM_DELAY_MS``. Payments are idempotent by
-``Idempotency-Key``: the same key gets the same answer and is charged once.
+well-formed VPA is approved after ``UPI_SIM_DELAY_MS``. A payment is idempotent by
+its id (the ``Idempotency-Key``): the same id gets the same answer and is charged once.
+
+    POST /v1/payments/{payment_id}          charge (body: order_id, vpa, amount_paise)
+    GET  /v1/payments/{payment_id}          status: APPROVED, DECLINED, PENDING, VOIDED or 404
+    POST /v1/payments/{payment_id}/cancel   void a payment that has no answer yet
+    GET  /v1/payments                       every payment (for invariant checks)
 """
 
 from __future__ import annotations
@@ -26,26 +31,28 @@ def make_app(delay_s: float, hang_s: float = 3600.0) -> web.Application:
     payments: dict[str, dict[str, Any]] = {}
     vpa_re = re.compile(VPA_PATTERN)
 
-    async def create(request: web.Request) -> web.Response:
+    async def charge(request: web.Request) -> web.Response:
+        key = request.match_info["payment_id"]
         try:
             body = await request.json()
         except ValueError:
             return web.json_response({"error": "body is not JSON"}, status=400)
-        key = request.headers.get("Idempotency-Key") or body.get("payment_id")
         vpa, amount = body.get("vpa", ""), body.get("amount_paise")
-        if not key or not isinstance(amount, int) or amount <= 0 or not vpa_re.match(vpa):
-            return web.json_response({"error": "payment_id, vpa and a positive amount_paise are required"},
-                                     status=400)
-        if key in payments:
-            return web.json_response(payments[key])
+        if not isinstance(amount, int) or amount <= 0 or not vpa_re.match(vpa):
+            return web.json_response({"error": "vpa and a positive amount_paise are required"}, status=400)
+        payment = payments.get(key)
+        if payment is not None and payment["status"] != "PENDING":
+            return web.json_response(payment)  # the same key: the same answer, charged once
+        payment = payments.setdefault(key, {"payment_id": key, "order_id": body.get("order_id"), "vpa": vpa,
+                                            "amount_paise": amount, "status": "PENDING", "gateway_ref": None,
+                                            "requests": 0})
+        payment["requests"] += 1
         name = vpa.split("@", 1)[0].lower()
-        if name == "timeout":
-            await asyncio.sleep(hang_s)
-        await asyncio.sleep(delay_s)
-        status = "DECLINED" if name == "declined" else "APPROVED"
-        payments[key] = {"payment_id": key, "status": status, "amount_paise": amount, "vpa": vpa,
-                         "gateway_ref": f"UPI{uuid.uuid4().hex[:12].upper()}"}
-        return web.json_response(payments[key])
+        await asyncio.sleep(hang_s if name == "timeout" else delay_s)
+        if payment["status"] == "PENDING":
+            payment["status"] = "DECLINED" if name == "declined" else "APPROVED"
+            payment["gateway_ref"] = f"UPI{uuid.uuid4().hex[:12].upper()}"
+        return web.json_response(payment)
 
     async def show(request: web.Request) -> web.Response:
         payment = payments.get(request.match_info["payment_id"])
@@ -53,11 +60,23 @@ def make_app(delay_s: float, hang_s: float = 3600.0) -> web.Application:
             return web.json_response({"status": "UNKNOWN"}, status=404)
         return web.json_response(payment)
 
+    async def cancel(request: web.Request) -> web.Response:
+        key = request.match_info["payment_id"]
+        payment = payments.setdefault(key, {"payment_id": key, "status": "PENDING", "gateway_ref": None,
+                                            "requests": 0})
+        if payment["status"] == "PENDING":
+            payment["status"] = "VOIDED"
+        return web.json_response(payment)
+
+    async def listing(request: web.Request) -> web.Response:
+        return web.json_response(list(payments.values()))
+
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "payments": len(payments)})
 
     app = web.Application()
-    app.add_routes([web.post("/v1/payments", create), web.get("/v1/payments/{payment_id}", show),
+    app.add_routes([web.post("/v1/payments/{payment_id}", charge), web.get("/v1/payments/{payment_id}", show),
+                    web.post("/v1/payments/{payment_id}/cancel", cancel), web.get("/v1/payments", listing),
                     web.get("/health", health)])
     return app
 
@@ -65,7 +84,7 @@ def make_app(delay_s: float, hang_s: float = 3600.0) -> web.Application:
 def main() -> None:
     s = get_settings()
     url = URL(s.upi_gateway_url)
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default=url.host)
     parser.add_argument("--port", type=int, default=url.port)
     args = parser.parse_args()

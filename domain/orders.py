@@ -12,7 +12,7 @@ from typing import Union
 
 from pydantic import BaseModel, ConfigDict
 
-from streams.commands import PlaceOrder
+from streams.commands import ExpireOrder, PlaceOrder
 from streams.events import (
     Contact, FailureReason, InventoryFailed, InventoryReleased, InventoryReserved, Line,
     Message, OrderConfirmed, OrderFailed, OrderPlaced, Payment, PaymentConfirmed, PaymentFailed,
@@ -68,7 +68,7 @@ class Order(BaseModel):
         })
 
 
-OrderInput = Union[PlaceOrder, InventoryReserved, InventoryFailed, InventoryReleased,
+OrderInput = Union[PlaceOrder, ExpireOrder, InventoryReserved, InventoryFailed, InventoryReleased,
                    PaymentConfirmed, PaymentFailed]
 
 
@@ -84,6 +84,8 @@ def evolve(order: Order | None, msg: Message, now: datetime) -> Order | None:
         )
     if order is None or order.is_final:
         return order
+    if isinstance(msg, ExpireOrder):
+        return order.moved_to(OrderStatus.FAILED, now, FailureReason.TIMED_OUT)
     if isinstance(msg, InventoryReserved) and order.status is OrderStatus.CREATED:
         return order.moved_to(OrderStatus.INVENTORY_RESERVED, now)
     if isinstance(msg, InventoryFailed):

@@ -1,13 +1,15 @@
-"""When to charge an order, and what the gateway's answer means.
+"""When to charge an order, how to retry a gateway that does not answer, and what its answers mean.
 
-The payment service hears both ``OrderPlaced`` (amount, VPA) and ``InventoryReserved``
-(go ahead), in either order; it charges once both are in, under one payment id,
-which is also the idempotency key the UPI gateway sees, so a retry never charges twice.
+The payment service hears ``OrderPlaced`` (amount, VPA) and ``InventoryReserved`` (go
+ahead), in either order; it charges once both are in, under one payment id, which is
+also the idempotency key the UPI gateway sees, so a retry never charges twice. A
+gateway that does not answer is retried with backoff until the payment's deadline;
+then its status is asked for before giving up, so a late approval is never lost.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from pydantic import BaseModel, ConfigDict
@@ -16,15 +18,22 @@ from streams.events import (
     FailureReason, InventoryReserved, Message, OrderFailed, OrderPlaced, PaymentConfirmed, PaymentFailed,
 )
 
-__all__ = ["Attempt", "PaymentStatus", "PaymentState", "GatewayAnswer", "evolve", "ready_to_charge", "attempt", "settle"]
+__all__ = ["Attempt", "PaymentStatus", "PaymentState", "GatewayAnswer", "evolve", "ready_to_charge",
+           "attempt", "retry_later", "retry_due", "deadline_passed", "settle", "backoff"]
 
 
 class PaymentStatus(str, Enum):
     WAITING = "WAITING"      # heard one of placed / reserved
-    PENDING = "PENDING"      # gateway called, no answer recorded yet
+    PENDING = "PENDING"      # gateway called, no final answer yet
+    TIMEOUT = "TIMEOUT"      # (an attempt's status) the gateway did not answer in time
     CONFIRMED = "CONFIRMED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"  # the order failed before it was charged
+    REFUNDED = "REFUNDED"    # approved after the order had failed: the money goes back
+
+
+FINAL_PAYMENT = frozenset({PaymentStatus.CONFIRMED, PaymentStatus.FAILED, PaymentStatus.CANCELLED,
+                           PaymentStatus.REFUNDED})
 
 
 class GatewayAnswer(str, Enum):
@@ -45,7 +54,7 @@ class Attempt(BaseModel):
 
 
 class PaymentState(BaseModel):
-    """One order's payment; mirrored as a row of ``payment_db.payments``."""
+    """One order's payment; mirrored as one ``payment_db.payments`` row per attempt."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -56,15 +65,27 @@ class PaymentState(BaseModel):
     amount_paise: int | None = None
     vpa: str | None = None
     reserved: bool = False
+    order_failed: bool = False
     attempts: tuple[Attempt, ...] = ()
     gateway_ref: str | None = None
     reason: FailureReason | None = None
+    deadline_at: datetime | None = None
+    retry_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
     version: int = 1
 
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_PAYMENT
+
     def _with(self, now: datetime, **update: object) -> "PaymentState":
         return self.model_copy(update={**update, "updated_at": now, "version": self.version + 1})
+
+
+def backoff(attempts: int, base_s: float) -> float:
+    """Seconds before the next try: base, 2x base, 4x base ... at most 8 s."""
+    return min(base_s * 2 ** max(attempts - 1, 0), 8.0)
 
 
 def evolve(state: PaymentState | None, msg: Message, now: datetime) -> PaymentState | None:
@@ -78,22 +99,41 @@ def evolve(state: PaymentState | None, msg: Message, now: datetime) -> PaymentSt
         return state._with(now, user_id=msg.user_id, amount_paise=msg.total_paise, vpa=msg.payment.vpa)
     if isinstance(msg, InventoryReserved) and not state.reserved:
         return state._with(now, reserved=True)
-    if isinstance(msg, OrderFailed) and state.status is PaymentStatus.WAITING:
-        return state._with(now, status=PaymentStatus.CANCELLED, reason=msg.reason)
+    if isinstance(msg, OrderFailed) and not state.order_failed:
+        if state.status is PaymentStatus.WAITING:
+            return state._with(now, status=PaymentStatus.CANCELLED, reason=msg.reason, order_failed=True)
+        return state._with(now, order_failed=True)  # a charge in flight is refunded if it is approved
     return state
 
 
 def ready_to_charge(state: PaymentState | None) -> bool:
-    """Both facts are in and no answer is recorded (PENDING again after a crash: retry, same key)."""
+    """Both facts are in and no call was made yet (WAITING); PENDING is retried by the sweep."""
     return (state is not None and state.reserved and state.amount_paise is not None
-            and state.status in (PaymentStatus.WAITING, PaymentStatus.PENDING))
+            and state.status is PaymentStatus.WAITING and not state.order_failed)
 
 
-def attempt(state: PaymentState, now: datetime) -> PaymentState:
+def attempt(state: PaymentState, now: datetime, deadline_s: float) -> PaymentState:
     """Recorded before the gateway is called, so a crash mid-call is retried, not forgotten."""
     number = len(state.attempts) + 1
-    return state._with(now, status=PaymentStatus.PENDING,
+    return state._with(now, status=PaymentStatus.PENDING, retry_at=None,
+                       deadline_at=state.deadline_at or now + timedelta(seconds=deadline_s),
                        attempts=(*state.attempts, Attempt(number=number, status=PaymentStatus.PENDING, at=now)))
+
+
+def retry_later(state: PaymentState, now: datetime, base_s: float) -> PaymentState:
+    """The gateway did not answer: the attempt timed out, try again after a backoff."""
+    delay = timedelta(seconds=backoff(len(state.attempts), base_s))
+    return state._with(now, retry_at=now + delay,
+                       attempts=_close_attempt(state, PaymentStatus.TIMEOUT, None, now))
+
+
+def retry_due(state: PaymentState | None, now: datetime) -> bool:
+    return (state is not None and state.status is PaymentStatus.PENDING
+            and state.retry_at is not None and state.retry_at <= now)
+
+
+def deadline_passed(state: PaymentState, now: datetime) -> bool:
+    return state.deadline_at is not None and now >= state.deadline_at
 
 
 def _close_attempt(state: PaymentState, status: PaymentStatus, gateway_ref: str | None,
@@ -106,16 +146,27 @@ def _close_attempt(state: PaymentState, status: PaymentStatus, gateway_ref: str 
 
 def settle(state: PaymentState, answer: GatewayAnswer, gateway_ref: str | None,
            now: datetime) -> tuple[PaymentState, Message]:
-    """The final payment state and the event that announces it."""
+    """The final payment state and the event that announces it.
+
+    An approval for an order that failed meanwhile is refunded and announced as a failure,
+    so the order (already FAILED) and the money agree.
+    """
     assert state.amount_paise is not None
-    if answer is GatewayAnswer.APPROVED:
+    if answer is GatewayAnswer.APPROVED and not state.order_failed:
         assert gateway_ref is not None
         attempts = _close_attempt(state, PaymentStatus.CONFIRMED, gateway_ref, now)
-        return (state._with(now, status=PaymentStatus.CONFIRMED, gateway_ref=gateway_ref, attempts=attempts),
+        return (state._with(now, status=PaymentStatus.CONFIRMED, gateway_ref=gateway_ref, attempts=attempts,
+                            retry_at=None),
                 PaymentConfirmed(order_id=state.order_id, payment_id=state.payment_id,
                                  amount_paise=state.amount_paise, gateway_ref=gateway_ref))
-    reason = FailureReason.PAYMENT_DECLINED if answer is GatewayAnswer.DECLINED else FailureReason.PAYMENT_TIMEOUT
-    attempts = _close_attempt(state, PaymentStatus.FAILED, gateway_ref, now)
-    return (state._with(now, status=PaymentStatus.FAILED, reason=reason, gateway_ref=gateway_ref, attempts=attempts),
+    if answer is GatewayAnswer.APPROVED:
+        status, reason = PaymentStatus.REFUNDED, state.reason or FailureReason.TIMED_OUT
+    elif answer is GatewayAnswer.DECLINED:
+        status, reason = PaymentStatus.FAILED, FailureReason.PAYMENT_DECLINED
+    else:
+        status, reason = PaymentStatus.FAILED, FailureReason.PAYMENT_TIMEOUT
+    attempts = _close_attempt(state, status, gateway_ref, now)
+    return (state._with(now, status=status, reason=reason, gateway_ref=gateway_ref, attempts=attempts,
+                        retry_at=None),
             PaymentFailed(order_id=state.order_id, payment_id=state.payment_id,
                           amount_paise=state.amount_paise, reason=reason, gateway_ref=gateway_ref))

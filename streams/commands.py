@@ -14,7 +14,7 @@ from pydantic import Field
 from streams.events import Contact, FailureReason, Line, Message, Payment
 
 __all__ = [
-    "PlaceOrder", "NotifyOrder", "ReserveStock", "CommitStock", "ReleaseStock", "SetStock",
+    "PlaceOrder", "ExpireOrder", "OrderCommand", "RetryPayment", "NotifyOrder", "ReserveStock", "CommitStock", "ReleaseStock", "SetStock",
     "StockCommand", "StockReserved", "StockRejected", "StockReleased", "StockResult",
 ]
 
@@ -28,6 +28,21 @@ class PlaceOrder(Message):
     total_paise: int = Field(ge=0)
     payment: Payment
     contact: Contact
+
+
+class ExpireOrder(Message):
+    """The order's deadline passed without a final status: fail it (``TIMED_OUT``) with compensation."""
+
+    type: Literal["ExpireOrder"] = "ExpireOrder"
+
+
+OrderCommand = Annotated[Union[PlaceOrder, ExpireOrder], Field(discriminator="type")]
+
+
+class RetryPayment(Message):
+    """The payment's retry time came: try the gateway again, or settle if its deadline passed."""
+
+    type: Literal["RetryPayment"] = "RetryPayment"
 
 
 class NotifyOrder(Message):

@@ -15,7 +15,7 @@ from streams import commands, events
 
 __all__ = ["TopicSpec", "CATALOG", "BY_NAME", "ORDER_EVENTS", "INVENTORY_EVENTS",
            "PAYMENT_EVENTS", "NOTIFICATION_EVENTS", "ORDER_COMMANDS", "STOCK_COMMANDS",
-           "STOCK_RESULTS", "NOTIFICATION_COMMANDS", "dlq_name", "all_topic_names"]
+           "STOCK_RESULTS", "NOTIFICATION_COMMANDS", "PAYMENT_COMMANDS", "dlq_name", "all_topic_names"]
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,11 @@ NOTIFICATION_EVENTS = TopicSpec(
     "notification-events", events.NotificationEvent, "order_id", "notification", (), True,
     "Emails and SMS sent or failed, for logging and metrics.")
 ORDER_COMMANDS = TopicSpec(
-    "order-commands", commands.PlaceOrder, "order_id", "orders", ("orders",), False,
-    "PlaceOrder from the order service's create view to the partition owning the order.")
+    "order-commands", commands.OrderCommand, "order_id", "orders", ("orders",), False,
+    "PlaceOrder from the create view, ExpireOrder from the deadline sweep, to the order's owner.")
+PAYMENT_COMMANDS = TopicSpec(
+    "payment-commands", commands.RetryPayment, "order_id", "payment", ("payment",), False,
+    "RetryPayment from the payment service's retry sweep to the partition owning the payment.")
 NOTIFICATION_COMMANDS = TopicSpec(
     "notification-commands", commands.NotifyOrder, "order_id", "notification", ("notification",), False,
     "NotifyOrder from the notification service's REST view to its sending agent.")
@@ -69,7 +72,7 @@ STOCK_RESULTS = TopicSpec(
 
 CATALOG: tuple[TopicSpec, ...] = (
     ORDER_EVENTS, INVENTORY_EVENTS, PAYMENT_EVENTS, NOTIFICATION_EVENTS,
-    ORDER_COMMANDS, NOTIFICATION_COMMANDS, STOCK_COMMANDS, STOCK_RESULTS,
+    ORDER_COMMANDS, PAYMENT_COMMANDS, NOTIFICATION_COMMANDS, STOCK_COMMANDS, STOCK_RESULTS,
 )
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in CATALOG}
 

@@ -44,7 +44,11 @@ class ModelTable(Generic[M]):
             mirror, spec = self.mirror
             mirror.enqueue(spec, value)
 
-    def values(self) -> Iterator[M]:
-        """Values of the partitions this worker owns (RocksDB reads are per partition)."""
-        for raw in self.table.values():
-            yield self.model.model_validate_json(raw)
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (a tombstone on the changelog); not mirrored."""
+        del self.table[key]
+
+    def items(self) -> Iterator[tuple[str, M]]:
+        """Entries of the partitions this worker owns (RocksDB reads are per partition)."""
+        for key, raw in self.table.items():
+            yield (key.decode() if isinstance(key, bytes) else key), self.model.model_validate_json(raw)

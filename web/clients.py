@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from domain.payment import GatewayAnswer
 from web.errors import ApiError, DependencyUnavailable
 
 if TYPE_CHECKING:
@@ -75,19 +76,45 @@ class UpiClient:
     def __init__(self, app: "ServiceApp") -> None:
         self.app = app
 
-    async def charge(self, payment_id: str, order_id: str, vpa: str, amount_paise: int) -> tuple[str, str | None]:
-        """``(answer, gateway_ref)`` with answer APPROVED, DECLINED or TIMEOUT (no answer in time)."""
+    async def _call(self, method: str, payment_id: str, action: str = "", json: Any = None) -> tuple[int, Any]:
         s = self.app.settings
-        timeout = aiohttp.ClientTimeout(total=s.upi_timeout_s)
+        url = f"{s.upi_gateway_url}/v1/payments/{payment_id}{action}"
+        async with self.app.http_client.request(method, url, json=json, headers={"Idempotency-Key": payment_id},
+                                                timeout=aiohttp.ClientTimeout(total=s.upi_timeout_s)) as r:
+            return r.status, await r.json(content_type=None)
+
+    @staticmethod
+    def _answer(status: int, data: Any) -> tuple[GatewayAnswer, str | None]:
+        if status >= 500 or not isinstance(data, dict):
+            return GatewayAnswer.TIMEOUT, None
+        answer = data.get("status")
+        if answer == "APPROVED":
+            return GatewayAnswer.APPROVED, data.get("gateway_ref")
+        if answer == "DECLINED":
+            return GatewayAnswer.DECLINED, data.get("gateway_ref")
+        return GatewayAnswer.TIMEOUT, None
+
+    async def charge(self, payment_id: str, order_id: str, vpa: str,
+                     amount_paise: int) -> tuple[GatewayAnswer, str | None]:
+        """APPROVED, DECLINED or TIMEOUT (no answer in time), with the gateway's reference."""
         body = {"payment_id": payment_id, "order_id": order_id, "vpa": vpa, "amount_paise": amount_paise}
         try:
-            async with self.app.http_client.post(
-                f"{s.upi_gateway_url}/v1/payments", json=body, timeout=timeout,
-                headers={"Idempotency-Key": payment_id},
-            ) as r:
-                data = await r.json(content_type=None)
+            status, data = await self._call("POST", payment_id, json=body)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
-            return "TIMEOUT", None
-        if r.status >= 500 or not isinstance(data, dict):
-            return "TIMEOUT", None
-        return str(data.get("status", "DECLINED")), data.get("gateway_ref")
+            return GatewayAnswer.TIMEOUT, None
+        return self._answer(status, data)
+
+    async def status(self, payment_id: str) -> tuple[GatewayAnswer, str | None]:
+        """What the gateway knows of the payment; unknown or unreachable is TIMEOUT."""
+        try:
+            status, data = await self._call("GET", payment_id)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return GatewayAnswer.TIMEOUT, None
+        return self._answer(status, data)
+
+    async def cancel(self, payment_id: str) -> None:
+        """Void a payment we gave up on, so a late approval cannot happen (best effort)."""
+        try:
+            await self._call("POST", payment_id, "/cancel")
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            pass

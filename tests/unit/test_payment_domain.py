@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from domain.payment import (
-    Attempt, GatewayAnswer, PaymentState, PaymentStatus, attempt, evolve, ready_to_charge, settle,
+    Attempt, GatewayAnswer, PaymentState, PaymentStatus, attempt, backoff, deadline_passed, evolve, ready_to_charge,
+    retry_due, retry_later, settle,
 )
 from streams.events import (
     Contact, FailureReason, InventoryFailed, InventoryReserved, Line, Message, OrderFailed, OrderPlaced,
@@ -100,26 +101,43 @@ def test_repeat_events_change_nothing() -> None:
 def test_attempt_records_a_pending_attempt_before_the_call() -> None:
     """The attempt is stored before calling the gateway so a crash mid-call is retried."""
     state = ready_state()
-    after = attempt(state, at(10))
+    after = attempt(state, at(10), 60.0)
     assert after.status is PaymentStatus.PENDING
     assert after.attempts == (Attempt(number=1, status=PaymentStatus.PENDING, at=at(10)),)
     assert after.version == state.version + 1 and after.updated_at == at(10)
     assert after.payment_id == state.payment_id  # the idempotency key the gateway sees never changes
 
 
-def test_pending_is_still_ready_and_a_retry_adds_a_numbered_attempt() -> None:
-    """After a crash between attempt and answer the charge is retried under the same payment id."""
-    first = attempt(ready_state(), at(10))
-    assert ready_to_charge(first)
-    second = attempt(first, at(20))
+def test_a_timed_out_attempt_is_retried_later_under_the_same_payment_id() -> None:
+    """No answer: the attempt is closed TIMEOUT, a retry falls due after the backoff, same payment id."""
+    first = attempt(ready_state(), at(10), 60.0)
+    assert not ready_to_charge(first), "a PENDING payment is retried by the sweep, not by any event"
+    waiting = retry_later(first, at(12), 0.5)
+    assert waiting.attempts[-1].status is PaymentStatus.TIMEOUT
+    assert not retry_due(waiting, at(12)) and retry_due(waiting, at(13))
+    second = attempt(waiting, at(13), 60.0)
     assert [a.number for a in second.attempts] == [1, 2]
-    assert all(a.status is PaymentStatus.PENDING for a in second.attempts)
     assert second.payment_id == first.payment_id
+    assert second.deadline_at == first.deadline_at == at(70), "the deadline counts from the first attempt"
+    assert not deadline_passed(second, at(69)) and deadline_passed(second, at(70))
+
+
+def test_backoff_doubles_up_to_a_cap() -> None:
+    assert [backoff(n, 0.5) for n in (1, 2, 3, 4, 5, 6)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+
+
+def test_approval_after_the_order_failed_is_refunded() -> None:
+    """A late approval for an order that failed meanwhile must not leave a charged shopper."""
+    state = evolve(attempt(ready_state(), at(10), 60.0), order_failed(FailureReason.TIMED_OUT), at(11))
+    assert state is not None and state.order_failed and state.status is PaymentStatus.PENDING
+    after, event = settle(state, GatewayAnswer.APPROVED, "ref", at(12))
+    assert after.status is PaymentStatus.REFUNDED
+    assert isinstance(event, PaymentFailed) and event.reason is FailureReason.TIMED_OUT
 
 
 def test_settle_approved_confirms_and_announces_payment_confirmed() -> None:
     """APPROVED: CONFIRMED state, the attempt closed with the gateway ref, PaymentConfirmed out."""
-    state = attempt(ready_state(), at(10))
+    state = attempt(ready_state(), at(10), 60.0)
     after, event = settle(state, GatewayAnswer.APPROVED, "upi-ref-1", at(11))
     assert after.status is PaymentStatus.CONFIRMED and after.gateway_ref == "upi-ref-1" and after.reason is None
     assert after.attempts == (Attempt(number=1, status=PaymentStatus.CONFIRMED, gateway_ref="upi-ref-1", at=at(11)),)
@@ -135,7 +153,7 @@ def test_settle_approved_confirms_and_announces_payment_confirmed() -> None:
 ])
 def test_settle_failure_answers_map_to_reasons(answer: GatewayAnswer, reason: FailureReason) -> None:
     """DECLINED and TIMEOUT fail the payment with the public reason the order will carry."""
-    state = attempt(ready_state(), at(10))
+    state = attempt(ready_state(), at(10), 60.0)
     ref = "upi-ref-2" if answer is GatewayAnswer.DECLINED else None
     after, event = settle(state, answer, ref, at(11))
     assert after.status is PaymentStatus.FAILED and after.reason is reason
@@ -148,7 +166,7 @@ def test_settle_failure_answers_map_to_reasons(answer: GatewayAnswer, reason: Fa
 
 def test_settle_closes_only_the_last_attempt() -> None:
     """Earlier attempts keep their record; only the one that got an answer is closed."""
-    state = attempt(attempt(ready_state(), at(10)), at(20))
+    state = attempt(attempt(ready_state(), at(10), 60.0), at(20), 60.0)
     after, _ = settle(state, GatewayAnswer.APPROVED, "r", at(21))
     assert [a.status for a in after.attempts] == [PaymentStatus.PENDING, PaymentStatus.CONFIRMED]
 
@@ -167,7 +185,6 @@ def test_order_failed_before_charge_cancels_and_is_never_ready() -> None:
 
 def test_order_failed_after_charge_started_does_not_cancel() -> None:
     """Once the gateway has been called the outcome must be recorded, not overwritten."""
-    state = attempt(ready_state(), at(10))
+    state = attempt(ready_state(), at(10), 60.0)
     after = evolve(state, order_failed(FailureReason.TIMED_OUT), at(11))
-    assert after is state
-    assert after.status is PaymentStatus.PENDING
+    assert after is not None and after.status is PaymentStatus.PENDING and after.order_failed

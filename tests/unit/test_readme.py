@@ -11,11 +11,11 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def test_readme_lists_every_setting_as_declared() -> None:
-    assert settings_table() in README, "regenerate: python -m config.settings --markdown"
+    assert settings_table() in README, "regenerate: python -m dev.readme"
 
 
 def test_readme_lists_the_topic_catalog() -> None:
-    assert topics_table() in README, "regenerate: python -m streams.topics"
+    assert topics_table() in README, "regenerate: python -m dev.readme"
 
 
 def test_readme_shows_the_two_commands() -> None:
