@@ -13,7 +13,8 @@ import logging
 
 from config.app import create_app
 from domain.payment import (
-    GatewayAnswer, PaymentState, attempt, deadline_passed, evolve, ready_to_charge, retry_due, retry_later, settle,
+    GatewayAnswer, PaymentState, PaymentStatus, attempt, evolve, must_ask_first, needs_refund, ready_to_charge, refunded,
+    retry_due, retry_later, settle,
 )
 from streams.commands import RetryPayment
 from streams.events import Message, utcnow
@@ -42,28 +43,34 @@ async def handle(event: Message) -> None:
     if isinstance(event, RetryPayment):
         if retry_due(before, utcnow()):
             assert before is not None
-            await charge(before)
+            await (refund(before) if needs_refund(before) else charge(before))
         return
     state = evolve(before, event, utcnow())
     if state is None or state is before:
         return
     if ready_to_charge(state):
         await charge(state)
+    elif needs_refund(state):
+        await refund(state)
     else:
         payments.put(state.order_id, state)
+        if state.status is PaymentStatus.PENDING and state.retry_at is not None:
+            retries.schedule(state.order_id, state.retry_at)  # the order failed mid-payment: settle it soon
 
 
 async def charge(state: PaymentState) -> None:
-    """One call to the gateway; at the deadline, its status decides instead."""
+    """One call to the gateway; past the deadline (or once the order failed) its status decides."""
     s = app.settings
     assert state.vpa is not None and state.amount_paise is not None
-    if deadline_passed(state, utcnow()):
+    if must_ask_first(state, utcnow()):
         answer, ref = await upi.status(state.payment_id)
         if answer is GatewayAnswer.TIMEOUT:
             await upi.cancel(state.payment_id)  # so it can never be approved after we gave up
     else:
-        state = attempt(state, utcnow(), s.payment_deadline_s)
+        state = attempt(state, utcnow(), s.payment_deadline_s, check_after_s=2 * s.upi_timeout_s)
         payments.put(state.order_id, state)
+        assert state.retry_at is not None
+        retries.schedule(state.order_id, state.retry_at)  # if we die mid-call, the sweep checks back
         answer, ref = await upi.charge(state.payment_id, state.order_id, state.vpa, state.amount_paise)
         if answer is GatewayAnswer.TIMEOUT:
             state = retry_later(state, utcnow(), s.payment_retry_base_s)
@@ -74,9 +81,28 @@ async def charge(state: PaymentState) -> None:
             return
     state, outcome = settle(state, answer, ref, utcnow())
     await app.emit(PAYMENT_EVENTS, outcome)
+    log.info("payment %s for order %s: %s", state.payment_id, state.order_id, state.status.value)
+    if needs_refund(state):  # approved, but the order failed meanwhile
+        await refund(state)
+        return
     payments.put(state.order_id, state)
     retries.cancel(state.order_id)
-    log.info("payment %s for order %s: %s", state.payment_id, state.order_id, state.status.value)
+
+
+async def refund(state: PaymentState) -> None:
+    """The order failed after its payment was approved: the shopper gets the money back."""
+    try:
+        await upi.refund(state.payment_id)
+    except Exception as exc:  # the gateway is away: the sweep tries again
+        log.warning("payment %s: refund not done yet (%s), will retry", state.payment_id, exc)
+        payments.put(state.order_id, state)
+        retries.schedule(state.order_id, utcnow())
+        return
+    state, outcome = refunded(state, utcnow())
+    await app.emit(PAYMENT_EVENTS, outcome)
+    payments.put(state.order_id, state)
+    retries.cancel(state.order_id)
+    log.info("payment %s refunded: order %s failed after approval", state.payment_id, state.order_id)
 
 
 @app.timer(interval=app.settings.sweep_interval_s)

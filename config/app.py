@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from yarl import URL
 
 from config.metrics import Metrics
-from config.settings import Settings, get_settings
+from config.settings import SERVICES, Settings, get_settings
 from config.transport import SCHEME
 from streams.events import Message
 from streams.schema import SCHEMA, DeadLetter
@@ -73,6 +73,7 @@ class ServiceApp(faust.App):
         """Park a record that did not validate on ``<topic>.dlq``; the agent goes on."""
         log.error("dead letter from %s[%d]@%d: %s", letter.topic, letter.partition, letter.offset,
                   letter.error.splitlines()[0] if letter.error else "")
+        letter = letter.model_copy(update={"service": self.service_name})
         topic = self.topic(dlq_name(letter.topic), schema=SCHEMA, partitions=self.settings.topic_partitions)
         await (await topic.send(key=letter.key, value=letter))
         self.metrics.dead_letters(letter.topic).inc()
@@ -122,7 +123,8 @@ class ServiceApp(faust.App):
 def create_app(service: str, settings: Settings | None = None) -> ServiceApp:
     """A Faust app for ``service``: its own consumer group, data dir, web port and tuning."""
     s = settings or get_settings()
-    web = URL(s.service_url(service))
+    has_web = service in SERVICES  # the operators' CLI app serves nothing
+    web = URL(s.service_url(service) if has_web else "http://127.0.0.1:1")
     app = ServiceApp(
         f"{s.app_id_prefix}-{service}",
         broker=broker_url(s),
@@ -132,6 +134,7 @@ def create_app(service: str, settings: Settings | None = None) -> ServiceApp:
         web_host=web.host,
         web_bind=s.web_bind or web.host,
         web_port=web.port,
+        web_enabled=has_web,
         web_tables_enabled=False,
         topic_partitions=s.topic_partitions,
         topic_replication_factor=1,
@@ -149,7 +152,8 @@ def create_app(service: str, settings: Settings | None = None) -> ServiceApp:
     app.service_name = service
     app.settings = s
     app.metrics = Metrics(service)
-    from web.ops import register_ops_views  # the views need the app; the app does not need them
+    if has_web:
+        from web.ops import register_ops_views  # the views need the app; the app does not need them
 
-    register_ops_views(app)
+        register_ops_views(app)
     return app

@@ -14,8 +14,11 @@ from aiokafka.errors import TopicAlreadyExistsError
 from yarl import URL
 
 from config.settings import Settings
+from streams.events import Message
+from streams.topics import TopicSpec
 
-__all__ = ["bootstrap_servers", "producer", "consumer", "create_topics", "read_topic_records"]
+__all__ = ["bootstrap_servers", "producer", "consumer", "create_topics", "read_topic_records",
+           "send_messages", "committed_offsets"]
 
 
 def bootstrap_servers(settings: Settings) -> str:
@@ -32,10 +35,11 @@ def producer(settings: Settings) -> AIOKafkaProducer:
     )
 
 
-def consumer(settings: Settings, *topics: str) -> AIOKafkaConsumer:
-    """A group-less consumer from offset 0: reads, commits nothing, no running service notices it."""
+def consumer(settings: Settings, *topics: str, group_id: str | None = None) -> AIOKafkaConsumer:
+    """A consumer from offset 0 that joins no group: with no ``group_id`` it commits nothing, so no
+    running service notices it; with one (and ``assign()``) it can read and commit that group's offsets."""
     return AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap_servers(settings), group_id=None, enable_auto_commit=False,
+        *topics, bootstrap_servers=bootstrap_servers(settings), group_id=group_id, enable_auto_commit=False,
         auto_offset_reset="earliest", fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
 
@@ -94,5 +98,28 @@ async def read_topic_records(settings: Settings, topic: str, timeout: float = 30
                 if records and records[-1].offset + 1 >= end[tp]:
                     pending.discard(tp)
         return [record for tp in parts for record in got[tp]]
+    finally:
+        await c.stop()
+
+
+async def send_messages(settings: Settings, spec: TopicSpec, messages: list[Message]) -> None:
+    """Send catalog messages keyed as the catalog says, each acknowledged by the broker."""
+    p = producer(settings)
+    await p.start()
+    try:
+        for message in messages:
+            key = str(getattr(message, spec.key)).encode()
+            await p.send_and_wait(spec.name, key=key, value=message.model_dump_json().encode())
+    finally:
+        await p.stop()
+
+
+async def committed_offsets(settings: Settings, group: str, topics: list[str]) -> dict[TopicPartition, int]:
+    """The offsets ``group`` has committed on ``topics`` (0 where none), read without joining it."""
+    c = consumer(settings, group_id=group)
+    await c.start()
+    try:
+        parts = [TopicPartition(t, p) for t in topics for p in sorted(c.partitions_for_topic(t) or ())]
+        return {tp: (await c.committed(tp)) or 0 for tp in parts}
     finally:
         await c.stop()

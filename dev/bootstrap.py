@@ -12,7 +12,7 @@ import importlib
 import logging
 import sys
 
-from config.kafka import create_topics, producer
+from config.kafka import create_topics, send_messages
 from config.settings import SERVICES, Settings, get_settings
 from domain.catalog import PRODUCTS
 from streams.commands import SetStock
@@ -35,15 +35,8 @@ def platform_topics() -> list[str]:
 
 async def seed_stock(settings: Settings) -> int:
     """Initial stock per catalog product; a SKU that has stock already keeps it."""
-    p = producer(settings)
-    await p.start()
-    try:
-        for product in PRODUCTS:
-            cmd = SetStock(order_id=f"seed-{product.sku}", sku=product.sku, on_hand=product.initial_stock,
-                           only_if_new=True)
-            await p.send_and_wait(STOCK_COMMANDS.name, key=product.sku.encode(), value=cmd.model_dump_json().encode())
-    finally:
-        await p.stop()
+    await send_messages(settings, STOCK_COMMANDS, [
+        SetStock(order_id=f"seed-{p.sku}", sku=p.sku, on_hand=p.initial_stock, only_if_new=True) for p in PRODUCTS])
     return len(PRODUCTS)
 
 

@@ -7,6 +7,7 @@ its id (the ``Idempotency-Key``): the same id gets the same answer and is charge
     POST /v1/payments/{payment_id}          charge (body: order_id, vpa, amount_paise)
     GET  /v1/payments/{payment_id}          status: APPROVED, DECLINED, PENDING, VOIDED or 404
     POST /v1/payments/{payment_id}/cancel   void a payment that has no answer yet
+    POST /v1/payments/{payment_id}/refund   give an approved payment back
     GET  /v1/payments                       every payment (for invariant checks)
 """
 
@@ -68,6 +69,13 @@ def make_app(delay_s: float, hang_s: float = 3600.0) -> web.Application:
             payment["status"] = "VOIDED"
         return web.json_response(payment)
 
+    async def refund(request: web.Request) -> web.Response:
+        payment = payments.get(request.match_info["payment_id"])
+        if payment is None or payment["status"] not in ("APPROVED", "REFUNDED"):
+            return web.json_response({"error": "only an approved payment can be refunded"}, status=409)
+        payment["status"] = "REFUNDED"
+        return web.json_response(payment)
+
     async def listing(request: web.Request) -> web.Response:
         return web.json_response(list(payments.values()))
 
@@ -76,7 +84,8 @@ def make_app(delay_s: float, hang_s: float = 3600.0) -> web.Application:
 
     app = web.Application()
     app.add_routes([web.post("/v1/payments/{payment_id}", charge), web.get("/v1/payments/{payment_id}", show),
-                    web.post("/v1/payments/{payment_id}/cancel", cancel), web.get("/v1/payments", listing),
+                    web.post("/v1/payments/{payment_id}/cancel", cancel),
+                    web.post("/v1/payments/{payment_id}/refund", refund), web.get("/v1/payments", listing),
                     web.get("/health", health)])
     return app
 

@@ -19,7 +19,8 @@ from streams.events import (
 )
 
 __all__ = ["Attempt", "PaymentStatus", "PaymentState", "GatewayAnswer", "evolve", "ready_to_charge",
-           "attempt", "retry_later", "retry_due", "deadline_passed", "settle", "backoff"]
+           "attempt", "retry_later", "retry_due", "deadline_passed", "settle", "backoff", "needs_refund", "must_ask_first",
+           "refunded"]
 
 
 class PaymentStatus(str, Enum):
@@ -107,15 +108,16 @@ def evolve(state: PaymentState | None, msg: Message, now: datetime) -> PaymentSt
 
 
 def ready_to_charge(state: PaymentState | None) -> bool:
-    """Both facts are in and no call was made yet (WAITING); PENDING is retried by the sweep."""
+    """Both facts are in and no call was made yet (WAITING); a PENDING one is retried by the sweep."""
     return (state is not None and state.reserved and state.amount_paise is not None
             and state.status is PaymentStatus.WAITING and not state.order_failed)
 
 
-def attempt(state: PaymentState, now: datetime, deadline_s: float) -> PaymentState:
-    """Recorded before the gateway is called, so a crash mid-call is retried, not forgotten."""
+def attempt(state: PaymentState, now: datetime, deadline_s: float, check_after_s: float = 5.0) -> PaymentState:
+    """Recorded before the gateway is called, with a time to check back: a crash mid-call is
+    retried by the sweep (same idempotency key), never forgotten."""
     number = len(state.attempts) + 1
-    return state._with(now, status=PaymentStatus.PENDING, retry_at=None,
+    return state._with(now, status=PaymentStatus.PENDING, retry_at=now + timedelta(seconds=check_after_s),
                        deadline_at=state.deadline_at or now + timedelta(seconds=deadline_s),
                        attempts=(*state.attempts, Attempt(number=number, status=PaymentStatus.PENDING, at=now)))
 
@@ -128,8 +130,17 @@ def retry_later(state: PaymentState, now: datetime, base_s: float) -> PaymentSta
 
 
 def retry_due(state: PaymentState | None, now: datetime) -> bool:
-    return (state is not None and state.status is PaymentStatus.PENDING
-            and state.retry_at is not None and state.retry_at <= now)
+    """A PENDING payment whose check-back time came, or an approved one still to refund."""
+    if state is None:
+        return False
+    if needs_refund(state):
+        return True
+    return state.status is PaymentStatus.PENDING and state.retry_at is not None and state.retry_at <= now
+
+
+def must_ask_first(state: PaymentState, now: datetime) -> bool:
+    """Past the deadline, or the order failed meanwhile: ask the gateway what happened, charge no more."""
+    return state.order_failed or deadline_passed(state, now)
 
 
 def deadline_passed(state: PaymentState, now: datetime) -> bool:
@@ -146,27 +157,36 @@ def _close_attempt(state: PaymentState, status: PaymentStatus, gateway_ref: str 
 
 def settle(state: PaymentState, answer: GatewayAnswer, gateway_ref: str | None,
            now: datetime) -> tuple[PaymentState, Message]:
-    """The final payment state and the event that announces it.
+    """The gateway's answer as the payment's outcome and the event that announces it.
 
-    An approval for an order that failed meanwhile is refunded and announced as a failure,
-    so the order (already FAILED) and the money agree.
+    An approval stands even if the order failed meanwhile: the money moved, so it is
+    announced, and :func:`needs_refund` then gives it back.
     """
     assert state.amount_paise is not None
-    if answer is GatewayAnswer.APPROVED and not state.order_failed:
+    if answer is GatewayAnswer.APPROVED:
         assert gateway_ref is not None
         attempts = _close_attempt(state, PaymentStatus.CONFIRMED, gateway_ref, now)
         return (state._with(now, status=PaymentStatus.CONFIRMED, gateway_ref=gateway_ref, attempts=attempts,
                             retry_at=None),
                 PaymentConfirmed(order_id=state.order_id, payment_id=state.payment_id,
                                  amount_paise=state.amount_paise, gateway_ref=gateway_ref))
-    if answer is GatewayAnswer.APPROVED:
-        status, reason = PaymentStatus.REFUNDED, state.reason or FailureReason.TIMED_OUT
-    elif answer is GatewayAnswer.DECLINED:
-        status, reason = PaymentStatus.FAILED, FailureReason.PAYMENT_DECLINED
-    else:
-        status, reason = PaymentStatus.FAILED, FailureReason.PAYMENT_TIMEOUT
-    attempts = _close_attempt(state, status, gateway_ref, now)
-    return (state._with(now, status=status, reason=reason, gateway_ref=gateway_ref, attempts=attempts,
+    reason = FailureReason.PAYMENT_DECLINED if answer is GatewayAnswer.DECLINED else FailureReason.PAYMENT_TIMEOUT
+    attempts = _close_attempt(state, PaymentStatus.FAILED, gateway_ref, now)
+    return (state._with(now, status=PaymentStatus.FAILED, reason=reason, gateway_ref=gateway_ref, attempts=attempts,
                         retry_at=None),
             PaymentFailed(order_id=state.order_id, payment_id=state.payment_id,
                           amount_paise=state.amount_paise, reason=reason, gateway_ref=gateway_ref))
+
+
+def needs_refund(state: PaymentState) -> bool:
+    """Charged, but the order failed anyway (its deadline passed first): give the money back."""
+    return state.status is PaymentStatus.CONFIRMED and state.order_failed
+
+
+def refunded(state: PaymentState, now: datetime) -> tuple[PaymentState, Message]:
+    assert state.amount_paise is not None
+    reason = FailureReason.TIMED_OUT
+    return (state._with(now, status=PaymentStatus.REFUNDED, reason=reason,
+                        attempts=_close_attempt(state, PaymentStatus.REFUNDED, state.gateway_ref, now)),
+            PaymentFailed(order_id=state.order_id, payment_id=state.payment_id, amount_paise=state.amount_paise,
+                          reason=reason, gateway_ref=state.gateway_ref))

@@ -31,6 +31,7 @@ class DeadLetter(BaseModel):
     error: str
     value: str  # original bytes, decoded leniently
     failed_at: str
+    service: str = ""  # the consumer that could not read it
 
     @property
     def order_id(self) -> str:

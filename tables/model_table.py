@@ -29,6 +29,18 @@ class ModelTable(Generic[M]):
         self.mirror = mirror
         # bytes types make Faust pick the raw codec for keys and values (tables/base.py)
         self.table = app.Table(name, key_type=bytes, value_type=bytes, help=help)
+        if mirror is not None:
+            self.table.on_recover(self._mirror_recovered)
+
+    async def _mirror_recovered(self) -> None:
+        """After recovery, mirror every entry again: rows buffered when a worker died are not lost.
+
+        Cheap to repeat: the mirror keeps the newest version per key and MySQL keeps the newer row.
+        """
+        assert self.mirror is not None
+        mirror, spec = self.mirror
+        for _, value in self.items():
+            mirror.enqueue(spec, value)
 
     @property
     def name(self) -> str:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import time
+from pathlib import Path
 import uuid
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -19,14 +22,22 @@ FINAL = ("CONFIRMED", "FAILED")
 
 async def eventually(probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], timeout: float = 30.0,
                      interval: float = 0.05) -> T:
-    """Probe until ``check`` holds; fail with the last value seen. A readiness wait, not a sleep."""
+    """Probe until ``check`` holds; fail with the last value seen. A readiness wait, not a sleep.
+
+    A probe that raises (a service restarting) counts as "not yet" until the time is up.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        value = await probe()
-        if check(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+        try:
+            value = await probe()
+            if check(value):
+                return value
+        except (AssertionError, aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            if time.monotonic() > deadline:
+                raise
+        else:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
         await asyncio.sleep(interval)
 
 
@@ -50,6 +61,12 @@ class Shopper:
         return await self.call("POST", "/checkout",
                                {"user_id": self.user_id, "payment": {"method": "UPI", "vpa": vpa}},
                                headers={"Idempotency-Key": key or uuid.uuid4().hex})
+
+    async def checkout_until_accepted(self, vpa: str, key: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Check out as a patient shopper would: retry with the same key while the platform answers 503."""
+        status, body = await eventually(lambda: self.checkout(vpa, key), lambda r: r[0] != 503, timeout, 0.2)
+        assert status == 202, body
+        return dict(body)
 
     async def order(self, order_id: str) -> dict[str, Any]:
         status, body = await self.call("GET", f"/orders/{order_id}")
@@ -75,3 +92,23 @@ async def query(settings: Settings, sql: str, *args: Any) -> list[dict[str, Any]
             return [dict(zip(cols, row)) for row in await cur.fetchall()]
     finally:
         conn.close()
+
+
+class Megatron:
+    """The real ``megatron`` console script, run as an operator would, against the test platform."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    async def run(self, *args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "megatron"), *args, env={**os.environ, **self.env},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    async def json(self, *args: str) -> Any:
+        """Run with ``--json``; it must succeed and print JSON on its last line."""
+        code, out, err = await self.run(*args, "--json")
+        assert code == 0, err
+        return json.loads(out.strip().splitlines()[-1])

@@ -112,6 +112,12 @@ class UpiClient:
             return GatewayAnswer.TIMEOUT, None
         return self._answer(status, data)
 
+    async def refund(self, payment_id: str) -> None:
+        """Give an approved payment back; raises if the gateway cannot be reached (the event is retried)."""
+        status, data = await self._call("POST", payment_id, "/refund")
+        if status >= 400:
+            raise RuntimeError(f"refund of {payment_id} refused: {status} {data}")
+
     async def cancel(self, payment_id: str) -> None:
         """Void a payment we gave up on, so a late approval cannot happen (best effort)."""
         try:

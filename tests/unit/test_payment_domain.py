@@ -8,7 +8,7 @@ import pytest
 
 from domain.payment import (
     Attempt, GatewayAnswer, PaymentState, PaymentStatus, attempt, backoff, deadline_passed, evolve, ready_to_charge,
-    retry_due, retry_later, settle,
+    must_ask_first, needs_refund, refunded, retry_due, retry_later, settle,
 )
 from streams.events import (
     Contact, FailureReason, InventoryFailed, InventoryReserved, Line, Message, OrderFailed, OrderPlaced,
@@ -126,13 +126,16 @@ def test_backoff_doubles_up_to_a_cap() -> None:
     assert [backoff(n, 0.5) for n in (1, 2, 3, 4, 5, 6)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
 
 
-def test_approval_after_the_order_failed_is_refunded() -> None:
+def test_approval_after_the_order_failed_is_announced_then_refunded() -> None:
     """A late approval for an order that failed meanwhile must not leave a charged shopper."""
     state = evolve(attempt(ready_state(), at(10), 60.0), order_failed(FailureReason.TIMED_OUT), at(11))
     assert state is not None and state.order_failed and state.status is PaymentStatus.PENDING
-    after, event = settle(state, GatewayAnswer.APPROVED, "ref", at(12))
-    assert after.status is PaymentStatus.REFUNDED
-    assert isinstance(event, PaymentFailed) and event.reason is FailureReason.TIMED_OUT
+    assert must_ask_first(state, at(11)), "no new charge for a failed order: ask what happened"
+    confirmed, event = settle(state, GatewayAnswer.APPROVED, "ref", at(12))
+    assert isinstance(event, PaymentConfirmed) and needs_refund(confirmed)
+    back, refund_event = refunded(confirmed, at(13))
+    assert back.status is PaymentStatus.REFUNDED and not needs_refund(back)
+    assert isinstance(refund_event, PaymentFailed) and refund_event.reason is FailureReason.TIMED_OUT
 
 
 def test_settle_approved_confirms_and_announces_payment_confirmed() -> None:

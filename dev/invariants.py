@@ -1,0 +1,126 @@
+"""The checkout's invariants, checked from the outside: one place for failure tests, chaos and load runs.
+
+Given the orders a run placed and the stock before it, :func:`violations` reads the
+services' own answers (orders, stock), the payment gateway's ledger and the MySQL
+mirror, and lists every broken rule (an empty list means all hold):
+- every order reached a final status, and its history has no status twice and moves forward;
+- a FAILED order has a known reason, a CONFIRMED one none;
+- money: a CONFIRMED order was charged exactly once, its total; a FAILED one holds no charge
+  (declined, voided or refunded);
+- stock: on hand went down by exactly the units of confirmed orders, nothing stays reserved,
+  nothing is negative, in the inventory service and in ``inventory_db.stock``;
+- the mirror: ``orders_db.orders`` has each order with its final status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from typing import Any
+
+import aiohttp
+
+from config.settings import Settings
+from domain.catalog import PRODUCTS
+from streams.events import FailureReason
+from tables.schema import connect
+
+__all__ = ["stock_levels", "violations"]
+
+ORDER = ["CREATED", "INVENTORY_RESERVED", "CONFIRMED", "FAILED"]
+Stock = dict[str, tuple[int, int]]  # sku -> (on_hand, reserved)
+
+
+async def _get(http: aiohttp.ClientSession, url: str) -> Any:
+    async with http.get(url, timeout=aiohttp.ClientTimeout(total=10)) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def stock_levels(settings: Settings, http: aiohttp.ClientSession) -> Stock:
+    """On hand and reserved per catalog SKU, as the inventory service answers."""
+    base = settings.service_url("inventory")
+    answers = await asyncio.gather(*(_get(http, f"{base}/stock/{p.sku}") for p in PRODUCTS))
+    return {p.sku: (body["on_hand"], body["reserved"]) for p, (_, body) in zip(PRODUCTS, answers)}
+
+
+async def _mysql(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
+    conn = await connect(settings)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(sql)
+            return list(await cur.fetchall())
+    finally:
+        conn.close()
+
+
+def _history_problems(order: dict[str, Any]) -> list[str]:
+    statuses = [h["status"] for h in order["history"]]
+    oid = order["order_id"]
+    out = []
+    if len(set(statuses)) != len(statuses):
+        out.append(f"order {oid}: a status twice in history {statuses}")
+    if statuses[:1] != ["CREATED"] or [ORDER.index(s) for s in statuses] != sorted(ORDER.index(s) for s in statuses):
+        out.append(f"order {oid}: history out of order {statuses}")
+    if statuses[-1] != order["status"]:
+        out.append(f"order {oid}: status {order['status']} but history ends {statuses[-1]}")
+    if order["status"] == "FAILED" and order["reason"] not in FailureReason.__members__:
+        out.append(f"order {oid}: FAILED with reason {order['reason']!r}")
+    if order["status"] == "CONFIRMED" and order["reason"] is not None:
+        out.append(f"order {oid}: CONFIRMED with reason {order['reason']!r}")
+    return out
+
+
+async def violations(settings: Settings, http: aiohttp.ClientSession, order_ids: list[str],
+                     stock_before: Stock) -> list[str]:
+    """Every broken invariant for these orders, given the stock before they were placed."""
+    out: list[str] = []
+    base = settings.service_url("orders")
+    answers = await asyncio.gather(*(_get(http, f"{base}/orders/{oid}?wait=0") for oid in order_ids))
+    orders = []
+    for oid, (status, body) in zip(order_ids, answers):
+        if status != 200:
+            out.append(f"order {oid}: GET answered {status} {body}")
+        elif body["status"] not in ("CONFIRMED", "FAILED"):
+            out.append(f"order {oid}: not final ({body['status']})")
+        else:
+            orders.append(body)
+            out += _history_problems(body)
+
+    _, ledger = await _get(http, f"{settings.upi_gateway_url}/v1/payments")
+    charges: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for payment in ledger:
+        if payment.get("status") == "APPROVED":
+            charges[payment.get("order_id") or ""].append(payment)
+    for order in orders:
+        held = charges.get(order["order_id"], [])
+        if order["status"] == "CONFIRMED" and [p["amount_paise"] for p in held] != [order["total_paise"]]:
+            out.append(f"order {order['order_id']}: CONFIRMED but charged {[p['amount_paise'] for p in held]}")
+        if order["status"] == "FAILED" and held:
+            out.append(f"order {order['order_id']}: FAILED but still charged {[p['payment_id'] for p in held]}")
+
+    sold: Counter[str] = Counter()
+    for order in orders:
+        if order["status"] == "CONFIRMED":
+            for line in order["items"]:
+                sold[line["sku"]] += line["quantity"]
+    after = await stock_levels(settings, http)
+    mirrored = {sku: (on_hand, reserved) for sku, on_hand, reserved in await _mysql(
+        settings, f"SELECT sku, on_hand, reserved FROM `{settings.database('inventory_db')}`.stock")}
+    for sku, (on_hand_before, reserved_before) in stock_before.items():
+        expected = (on_hand_before - sold[sku], reserved_before)
+        if after[sku] != expected:
+            out.append(f"stock {sku}: (on_hand, reserved) {after[sku]}, expected {expected}")
+        if mirrored.get(sku) != after[sku]:
+            out.append(f"stock {sku}: mirror has {mirrored.get(sku)}, service {after[sku]}")
+        if min(after[sku]) < 0:
+            out.append(f"stock {sku}: negative {after[sku]}")
+
+    if orders:
+        ids = ", ".join(f"'{o['order_id']}'" for o in orders)
+        rows = dict(await _mysql(settings, f"SELECT order_id, status FROM `{settings.database('orders_db')}`.orders "
+                                           f"WHERE order_id IN ({ids})"))
+        for order in orders:
+            if rows.get(order["order_id"]) != order["status"]:
+                out.append(f"order {order['order_id']}: mirror has {rows.get(order['order_id'])}, "
+                           f"service {order['status']}")
+    return out
