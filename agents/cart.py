@@ -19,7 +19,7 @@ async def empty_on_confirm(stream):  # type: ignore[no-untyped-def]
     """For each confirmed order, take its lines out of the shopper's cart (a failed order keeps them)."""
     async for event in app.each(stream):
         if isinstance(event, OrderConfirmed):
-            await carts.remove(event.user_id, (line.sku for line in event.items))
+            await carts.remove(event.user_id, [line.sku for line in event.items])
 
 
 async def health_check() -> dict[str, Any]:

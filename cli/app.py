@@ -1,7 +1,7 @@
-"""``megatron``: one console script for operators and analysts, built on Faust's ``@app.command``.
+"""The app behind ``megatron`` and the decorator every command uses.
 
 Every command has ``--help``, prints a table by default and JSON with ``--json``,
-and exits non-zero with a one-line reason on bad input.
+and exits non-zero with a one-line reason on bad input (``ValueError``/``LookupError``).
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from typing import Any, Callable
 import click
 from faust.cli import AppCommand, option
 
-from cli import dlq
 from config.app import create_app
 
-__all__ = ["app", "main"]
+__all__ = ["app", "command"]
 
 app = create_app("megatron")
 
@@ -37,33 +36,3 @@ def command(*options: Any) -> Callable[[Callable[..., Any]], Any]:
                                             help="Print JSON instead of a table."))(run)
 
     return decorate
-
-
-@command(option("--topic", default=None, help="Only this topic's dead letters (e.g. order-events)."))
-async def dlq_list(self: AppCommand, topic: str | None) -> None:
-    """List records the agents could not read, with the error and where they came from."""
-    letters = await dlq.list_dead_letters(app.settings, dlq.dlq_topics(topic))
-    rows = [(l.topic, l.partition, l.offset, l.service, l.key or "", l.failed_at, l.error.splitlines()[0][:80])
-            for l in letters]
-    self.say(self.tabulate(rows, headers=["topic", "partition", "offset", "service", "key", "failed_at", "error"],
-                           title="Dead letters"))
-
-
-@command(option("--topic", default=None, help="Only this topic's dead letters."),
-         option("--dry-run", is_flag=True, default=False, help="Show what would be sent, send nothing."))
-async def dlq_redrive(self: AppCommand, topic: str | None, dry_run: bool) -> None:
-    """Send dead letters back to their source topic (each source record once); progress is remembered."""
-    done = await dlq.redrive(app.settings, dlq.dlq_topics(topic), dry_run=dry_run)
-    rows = [(d.letter.topic, d.letter.partition, d.letter.offset, d.letter.key or "",
-             "sent" if d.sent else ("would send" if dry_run else "duplicate")) for d in done]
-    self.say(self.tabulate(rows, headers=["topic", "partition", "offset", "key", "result"],
-                           title="Re-driven" if not dry_run else "Would re-drive"))
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app.main()
-
-
-if __name__ == "__main__":
-    main()

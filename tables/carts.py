@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+import asyncio
+import logging
 
 import redis.asyncio as redis
 from mode import Service
@@ -12,6 +13,8 @@ from config.settings import Settings
 from web.errors import DependencyUnavailable
 
 __all__ = ["CartStore"]
+
+log = logging.getLogger(__name__)
 
 
 class CartStore(Service):
@@ -47,10 +50,20 @@ class CartStore(Service):
         except (RedisError, OSError) as exc:
             raise DependencyUnavailable("the cart store (Redis) cannot be reached", {"error": str(exc)}) from None
 
-    async def remove(self, user_id: str, skus: Iterable[str]) -> None:
-        skus = list(skus)
-        if skus:
-            await self._redis.hdel(self._key(user_id), *skus)
+    async def remove(self, user_id: str, skus: list[str], patience_s: float = 60.0) -> None:
+        """Take lines out of a cart, waiting (bounded) for Redis to come back rather than dropping it."""
+        delay, waited = 0.1, 0.0
+        while True:
+            try:
+                await self._redis.hdel(self._key(user_id), *skus)
+                return
+            except (RedisError, OSError) as exc:
+                if waited >= patience_s:
+                    log.error("cart %s: lines %s not removed, Redis away for %.0fs: %s", user_id, skus, waited, exc)
+                    return
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 5.0)
 
     async def ping(self) -> bool:
         try:
