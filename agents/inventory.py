@@ -70,4 +70,4 @@ async def collect(stream):  # type: ignore[no-untyped-def]
         reservations.put(result.order_id, state)
 
 
-register_inventory_views(app, stock)
+register_inventory_views(app, stock, holds)

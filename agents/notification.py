@@ -54,4 +54,4 @@ async def handle(command: NotifyOrder) -> None:
                                          error=str(exc) or type(exc).__name__)
         await app.emit(NOTIFICATION_EVENTS, outcome)
     sent.put(command.order_id, record)
-register_notification_views(app)
+register_notification_views(app, sent)

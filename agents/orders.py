@@ -51,6 +51,7 @@ async def handle(msg: Message) -> None:
     elif before is None:
         deadlines.schedule(after.order_id, after.created_at + timedelta(seconds=app.settings.order_deadline_s))
     waiters.wake(after.order_id)
+    app.metrics.orders(after.status.value, after.reason.value if after.reason else "").inc()
     log.info("order %s %s%s", after.order_id, after.status.value, f" ({after.reason.value})" if after.reason else "")
 
 

@@ -22,6 +22,7 @@ from streams.topics import INVENTORY_EVENTS, ORDER_EVENTS, PAYMENT_COMMANDS, PAY
 from tables.due import DueIndex
 from tables.payments import payments_table
 from web.clients import UpiClient
+from web.payment import register_payment_views
 
 log = logging.getLogger(__name__)
 
@@ -112,3 +113,6 @@ async def sweep_retries() -> None:
         return
     for order_id in retries.due(utcnow()):
         await app.emit(PAYMENT_COMMANDS, RetryPayment(order_id=order_id))
+
+
+register_payment_views(app, payments)

@@ -1,7 +1,7 @@
 """The app behind ``megatron`` and the decorator every command uses.
 
 Every command has ``--help``, prints a table by default and JSON with ``--json``,
-and exits non-zero with a one-line reason on bad input (``ValueError``/``LookupError``).
+and exits non-zero with a one-line reason on bad input (:class:`cli.errors.BadInput`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any, Callable
 import click
 from faust.cli import AppCommand, option
 
+from cli.errors import BadInput
 from config.app import create_app
 
 __all__ = ["app", "command"]
@@ -27,7 +28,7 @@ def command(*options: Any) -> Callable[[Callable[..., Any]], Any]:
             self.json = self.json or as_json
             try:
                 return await fun(self, *args, **kwargs)
-            except (ValueError, LookupError) as exc:  # bad input: one line, non-zero exit
+            except (BadInput, ValueError) as exc:  # bad input (a malformed value too): one line, exit 2
                 click.echo(f"megatron {fun.__name__.replace('_', '-')}: {exc}", err=True)
                 raise SystemExit(2) from None
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiokafka import TopicPartition
 
+from cli.errors import BadInput
 from config.kafka import consumer, producer, read_topic_records
 from config.settings import Settings
 from streams.schema import DeadLetter
@@ -22,7 +23,7 @@ def dlq_topics(topic: str | None = None) -> list[str]:
     for dlq, source in names.items():
         if topic in (dlq, source):
             return [dlq]
-    raise ValueError(f"unknown topic {topic!r}; known: {', '.join(sorted(names.values()))}")
+    raise BadInput(f"unknown topic {topic!r}; known: {', '.join(sorted(names.values()))}")
 
 
 async def list_dead_letters(settings: Settings, topics: list[str]) -> list[DeadLetter]:

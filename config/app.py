@@ -23,6 +23,7 @@ import faust
 from pydantic import BaseModel
 from yarl import URL
 
+from config.logs import event_logger, log_event
 from config.metrics import Metrics
 from config.settings import SERVICES, Settings, get_settings
 from config.transport import SCHEME
@@ -52,6 +53,7 @@ class ServiceApp(faust.App):
     service_name: str
     settings: Settings
     metrics: Metrics
+    event_log: logging.Logger
     _mirror: MySQLMirror | None = None
 
     def catalog_topic(self, spec: TopicSpec) -> faust.TopicT:
@@ -88,8 +90,11 @@ class ServiceApp(faust.App):
                 continue
             started = time.perf_counter()
             yield value
+            took = time.perf_counter() - started
             self.metrics.events_in(topic, getattr(value, "type", "")).inc()
-            self.metrics.handler_seconds(topic).observe(time.perf_counter() - started)
+            self.metrics.handler_seconds(topic).observe(took)
+            log_event(self.event_log, self.service_name, topic, event.message.partition, event.message.offset,
+                      value, took)
 
     @property
     def mirror(self) -> MySQLMirror:
@@ -152,6 +157,7 @@ def create_app(service: str, settings: Settings | None = None) -> ServiceApp:
     app.service_name = service
     app.settings = s
     app.metrics = Metrics(service)
+    app.event_log = event_logger(service, s.log_format)
     if has_web:
         from web.ops import register_ops_views  # the views need the app; the app does not need them
 

@@ -44,8 +44,11 @@ def consumer(settings: Settings, *topics: str, group_id: str | None = None) -> A
     )
 
 
-async def create_topics(settings: Settings, names: list[str], partitions: int) -> tuple[list[str], list[str]]:
-    """Create missing topics; returns ``(created, wrong)`` where wrong have another partition count."""
+async def create_topics(settings: Settings, names: list[str], partitions: int,
+                        configs: dict[str, dict[str, str]] | None = None) -> tuple[list[str], dict[str, int]]:
+    """Create missing topics (with per-topic configs); returns ``(created, wrong)`` where ``wrong``
+    maps existing topics with another partition count to the count they have."""
+    configs = configs or {}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings))
     await admin.start()
     try:
@@ -53,15 +56,17 @@ async def create_topics(settings: Settings, names: list[str], partitions: int) -
         missing = [n for n in names if n not in existing]
         if missing:
             try:
-                await admin.create_topics([NewTopic(n, partitions, 1) for n in missing])
+                await admin.create_topics([NewTopic(n, partitions, 1, topic_configs=configs.get(n, {}))
+                                           for n in missing])
             except TopicAlreadyExistsError:
                 pass
-        wrong = []
+        wrong: dict[str, int] = {}
         present = [n for n in names if n in existing]
         if present:
-            for meta in (await admin.describe_topics(present)):
-                if len(meta.get("partitions", [])) != partitions:
-                    wrong.append(meta["topic"])
+            for meta in await admin.describe_topics(present):
+                count = len(meta.get("partitions", []))
+                if count != partitions:
+                    wrong[meta["topic"]] = count
         return missing, wrong
     finally:
         await admin.close()

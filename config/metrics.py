@@ -2,31 +2,57 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from config.app import ServiceApp
 
 __all__ = ["Metrics"]
 
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
 
 class Metrics:
-    """The counters every service shares; a service adds its own to ``registry``."""
+    """Every metric of the platform; a service fills those that concern it."""
 
     def __init__(self, service: str) -> None:
-        self.registry = CollectorRegistry()
-        labels = {"service": service}
+        r = self.registry = CollectorRegistry()
         self.events_in = Counter("megatron_events_in_total", "Events handled, by topic and type",
-                                 ["topic", "type"], registry=self.registry).labels
+                                 ["topic", "type"], registry=r).labels
         self.events_out = Counter("megatron_events_out_total", "Events sent, by topic and type",
-                                  ["topic", "type"], registry=self.registry).labels
+                                  ["topic", "type"], registry=r).labels
         self.dead_letters = Counter("megatron_dead_letters_total", "Records parked on a .dlq topic",
-                                    ["topic"], registry=self.registry).labels
-        self.handler_seconds = Histogram(
-            "megatron_handler_seconds", "Time to handle one event", ["topic"], registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)).labels
-        self.mirror_lag = Histogram(
-            "megatron_mirror_lag_seconds", "Time from a table write to its MySQL row", registry=self.registry,
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-        self.mirror_backlog = Gauge("megatron_mirror_backlog_rows", "Rows waiting for MySQL",
-                                    registry=self.registry)
-        self.info = Gauge("megatron_service_info", "This worker's service", ["service"],
-                          registry=self.registry)
-        self.info.labels(**labels).set(1)
+                                    ["topic"], registry=r).labels
+        self.handler_seconds = Histogram("megatron_handler_seconds", "Time to handle one event", ["topic"],
+                                         registry=r, buckets=LATENCY_BUCKETS).labels
+        self.consumer_lag = Gauge("megatron_consumer_lag", "Records not yet read, per assigned partition",
+                                  ["topic", "partition"], registry=r)
+        self.orders = Counter("megatron_orders_total", "Orders reaching a status, by status and reason",
+                              ["status", "reason"], registry=r).labels
+        self.gateway_seconds = Histogram("megatron_payment_gateway_seconds", "UPI gateway call time, by call",
+                                         ["call"], registry=r, buckets=LATENCY_BUCKETS).labels
+        self.gateway_errors = Counter("megatron_payment_gateway_errors_total",
+                                      "UPI gateway calls without an answer, by call", ["call"], registry=r).labels
+        self.mirror_lag = Histogram("megatron_mirror_lag_seconds", "Time from a table write to its MySQL row",
+                                    registry=r, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.mirror_backlog = Gauge("megatron_mirror_backlog_rows", "Rows waiting for MySQL", registry=r)
+        Gauge("megatron_service_info", "This worker's service", ["service"], registry=r).labels(service).set(1)
+
+    def refresh(self, app: "ServiceApp") -> None:
+        """Gauges read at scrape time: consumer lag per partition, mirror backlog."""
+        self.consumer_lag.clear()
+        consumer = app.consumer if app.agents else None
+        if consumer is not None:
+            for tp in consumer.assignment():
+                try:
+                    highwater = consumer.highwater(tp)
+                except Exception:
+                    continue
+                read = consumer._read_offset.get(tp)  # last offset handed to an agent
+                if highwater is not None:
+                    lag = max(highwater - ((read + 1) if read is not None else 0), 0)
+                    self.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+        if app._mirror is not None:
+            self.mirror_backlog.set(app._mirror.backlog)

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
         "megatron", description="Prefix of every app id (consumer group); tests use a unique one."
     )
     data_dir: Path = Field(Path("var/data"), description="RocksDB data; one folder per service worker.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object per handled event in the worker logs (for grep and jq)."
+    )
     log_dir: Path = Field(Path("var/log"), description="Logs of `make run`, one file per process.")
 
     # --- stores -----------------------------------------------------------

@@ -24,13 +24,15 @@ __all__ = ["platform_topics", "bootstrap", "seed_stock"]
 log = logging.getLogger("megatron.bootstrap")
 
 
-def platform_topics() -> list[str]:
-    """Catalog and dead-letter topics plus every table changelog of every service."""
-    names = all_topic_names()
+def platform_topics() -> dict[str, dict[str, str]]:
+    """Every topic the platform uses, with its config: catalog and dead-letter topics keep their
+    history (never deleted by age: analysts replay them); table changelogs are compacted."""
+    topics = {name: {"retention.ms": "-1"} for name in all_topic_names()}
     for service in SERVICES:
         app = importlib.import_module(f"agents.{service}").app
-        names += [table.changelog_topic.get_topic_name() for table in app.tables.values()]
-    return names
+        for table in app.tables.values():
+            topics[table.changelog_topic.get_topic_name()] = {"cleanup.policy": "compact"}
+    return topics
 
 
 async def seed_stock(settings: Settings) -> int:
@@ -41,10 +43,12 @@ async def seed_stock(settings: Settings) -> int:
 
 
 async def bootstrap(settings: Settings) -> None:
-    names = platform_topics()
-    created, wrong = await create_topics(settings, names, settings.topic_partitions)
+    topics = platform_topics()
+    names = list(topics)
+    created, wrong = await create_topics(settings, names, settings.topic_partitions, topics)
     if wrong:
-        raise SystemExit(f"topics with a partition count other than {settings.topic_partitions}: {', '.join(wrong)}")
+        raise SystemExit(f"topics with a partition count other than {settings.topic_partitions}: "
+                         + ", ".join(f"{t} ({n})" for t, n in wrong.items()))
     log.info("topics: %d created, %d present", len(created), len(names) - len(created))
     applied = await migrate(settings)
     log.info("mysql: %s", ", ".join(applied) if applied else "schema up to date")

@@ -98,7 +98,8 @@ class Platform:
                       args: list[str] | None = None) -> Proc:
         """One worker of ``service``: ``faust -A agents.<service> worker``."""
         argv = [str(BIN / "faust"), "-A", f"agents.{service}", "worker", "-l", "info", *(args or [])]
-        return self._spawn(name or service, argv, f"{self.settings.service_url(service)}/health", extra_env)
+        url = (extra_env or {}).get(f"{service.upper()}_URL") or self.settings.service_url(service)
+        return self._spawn(name or service, argv, f"{url}/health", extra_env)
 
     def wait_ready(self, name: str, timeout: float = 120.0) -> None:
         """Until the process's ``/health`` answers 200; fails fast if the process dies."""

@@ -12,7 +12,7 @@ from typing import Union
 
 from pydantic import BaseModel, ConfigDict
 
-from streams.commands import ExpireOrder, PlaceOrder
+from streams.commands import CancelOrder, ExpireOrder, PlaceOrder
 from streams.events import (
     Contact, FailureReason, InventoryFailed, InventoryReleased, InventoryReserved, Line,
     Message, OrderConfirmed, OrderFailed, OrderPlaced, Payment, PaymentConfirmed, PaymentFailed,
@@ -55,6 +55,7 @@ class Order(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int = 1
+    note: str | None = None  # an operator's words, when one cancelled it
 
     @property
     def is_final(self) -> bool:
@@ -68,7 +69,7 @@ class Order(BaseModel):
         })
 
 
-OrderInput = Union[PlaceOrder, ExpireOrder, InventoryReserved, InventoryFailed, InventoryReleased,
+OrderInput = Union[PlaceOrder, ExpireOrder, CancelOrder, InventoryReserved, InventoryFailed, InventoryReleased,
                    PaymentConfirmed, PaymentFailed]
 
 
@@ -86,6 +87,8 @@ def evolve(order: Order | None, msg: Message, now: datetime) -> Order | None:
         return order
     if isinstance(msg, ExpireOrder):
         return order.moved_to(OrderStatus.FAILED, now, FailureReason.TIMED_OUT)
+    if isinstance(msg, CancelOrder):
+        return order.moved_to(OrderStatus.FAILED, now, FailureReason.CANCELLED).model_copy(update={"note": msg.note})
     if isinstance(msg, InventoryReserved) and order.status is OrderStatus.CREATED:
         return order.moved_to(OrderStatus.INVENTORY_RESERVED, now)
     if isinstance(msg, InventoryFailed):

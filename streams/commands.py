@@ -14,7 +14,7 @@ from pydantic import Field
 from streams.events import Contact, FailureReason, Line, Message, Payment
 
 __all__ = [
-    "PlaceOrder", "ExpireOrder", "OrderCommand", "RetryPayment", "NotifyOrder", "ReserveStock", "CommitStock", "ReleaseStock", "SetStock",
+    "PlaceOrder", "ExpireOrder", "CancelOrder", "OrderCommand", "RetryPayment", "NotifyOrder", "ReserveStock", "CommitStock", "ReleaseStock", "SetStock",
     "StockCommand", "StockReserved", "StockRejected", "StockReleased", "StockResult",
 ]
 
@@ -36,7 +36,14 @@ class ExpireOrder(Message):
     type: Literal["ExpireOrder"] = "ExpireOrder"
 
 
-OrderCommand = Annotated[Union[PlaceOrder, ExpireOrder], Field(discriminator="type")]
+class CancelOrder(Message):
+    """An operator fails a non-final order, with compensation; ``note`` says why."""
+
+    type: Literal["CancelOrder"] = "CancelOrder"
+    note: str = Field(min_length=1, max_length=500)
+
+
+OrderCommand = Annotated[Union[PlaceOrder, ExpireOrder, CancelOrder], Field(discriminator="type")]
 
 
 class RetryPayment(Message):

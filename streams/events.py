@@ -55,6 +55,7 @@ class FailureReason(str, Enum):
     PAYMENT_DECLINED = "PAYMENT_DECLINED"
     PAYMENT_TIMEOUT = "PAYMENT_TIMEOUT"
     TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"  # an operator cancelled it (megatron order-cancel)
 
 
 class Line(BaseModel):

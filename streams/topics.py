@@ -56,7 +56,7 @@ NOTIFICATION_EVENTS = TopicSpec(
     "Emails and SMS sent or failed, for logging and metrics.")
 ORDER_COMMANDS = TopicSpec(
     "order-commands", commands.OrderCommand, "order_id", "orders", ("orders",), False,
-    "PlaceOrder from the create view, ExpireOrder from the deadline sweep, to the order's owner.")
+    "PlaceOrder (create view), ExpireOrder (deadline sweep), CancelOrder (operators) to the order's owner.")
 PAYMENT_COMMANDS = TopicSpec(
     "payment-commands", commands.RetryPayment, "order_id", "payment", ("payment",), False,
     "RetryPayment from the payment service's retry sweep to the partition owning the payment.")

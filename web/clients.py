@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -77,11 +78,23 @@ class UpiClient:
         self.app = app
 
     async def _call(self, method: str, payment_id: str, action: str = "", json: Any = None) -> tuple[int, Any]:
+        """One timed call; no answer (timeout, refused, 5xx) is counted as a gateway error."""
         s = self.app.settings
+        call = action.strip("/") or ("charge" if method == "POST" else "status")
         url = f"{s.upi_gateway_url}/v1/payments/{payment_id}{action}"
-        async with self.app.http_client.request(method, url, json=json, headers={"Idempotency-Key": payment_id},
-                                                timeout=aiohttp.ClientTimeout(total=s.upi_timeout_s)) as r:
-            return r.status, await r.json(content_type=None)
+        started = time.perf_counter()
+        try:
+            async with self.app.http_client.request(method, url, json=json, headers={"Idempotency-Key": payment_id},
+                                                    timeout=aiohttp.ClientTimeout(total=s.upi_timeout_s)) as r:
+                result = r.status, await r.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            self.app.metrics.gateway_errors(call).inc()
+            raise
+        finally:
+            self.app.metrics.gateway_seconds(call).observe(time.perf_counter() - started)
+        if result[0] >= 500:
+            self.app.metrics.gateway_errors(call).inc()
+        return result
 
     @staticmethod
     def _answer(status: int, data: Any) -> tuple[GatewayAnswer, str | None]:

@@ -32,6 +32,6 @@ def register_ops_views(app: "ServiceApp") -> None:
     @app.page("/metrics")
     class Metrics(ApiView):
         async def get(self, request: Request, **kwargs: Any) -> Response:
-            if app._mirror is not None:
-                app.metrics.mirror_backlog.set(app._mirror.backlog)
-            return self.bytes(generate_latest(app.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+            app.metrics.refresh(app)
+            # aiohttp wants the charset apart from the content type, so set the header whole
+            return self.bytes(generate_latest(app.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
