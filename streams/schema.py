@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from streams.events import utcnow
 from streams.topics import BY_NAME
+from streams.upcasters import upcast
 
 __all__ = ["CatalogSchema", "DeadLetter", "SCHEMA"]
 
@@ -39,8 +40,8 @@ class DeadLetter(BaseModel):
 
 
 def _upcast(topic: str, raw: Any) -> Any:
-    """Bring an older ``schema_version`` to today's shape (none changed yet)."""
-    return raw
+    """Bring an older ``schema_version`` to today's shape (:mod:`streams.upcasters`)."""
+    return upcast(raw)
 
 
 class CatalogSchema(faust.Schema):
