@@ -1,0 +1,199 @@
+"""Reading the topics as an analyst does: a slice of the log, in no consumer group, committing nothing.
+
+:class:`LogReader` takes each partition's end offset when it starts and stops there,
+so a replay is a snapshot even while the services keep writing. With a start time it
+asks the broker where to begin (``offsets_for_times``); the caller still filters by
+each event's ``occurred_at``, which is what "inside the range" means (see
+:class:`TimeRange`). Partitions are read one after another, each in offset order, so
+the same log always gives the same output.
+
+Seen on Tansu 0.6: ``offsets_for_times`` works, resolved by the broker's append time,
+except that a time after a partition's last record is answered with offset 0 and
+timestamp -1 instead of "none". Such an answer is checked against the partition's
+last record: if that is older than the time asked, nothing is read there; otherwise
+the partition is read from its start. Either way no record inside the range is lost.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import AsyncIterator, Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from config.kafka import consumer
+from config.settings import Settings
+
+__all__ = ["Record", "TimeRange", "parse_time", "LogReader", "CLOCK_SKEW"]
+
+#: How much earlier than ``since`` the broker is asked to start: a record's broker timestamp is
+#: taken after its event's ``occurred_at`` on the writer's clock, and clocks of hosts differ a little.
+CLOCK_SKEW = timedelta(seconds=5)
+#: No new record from a partition that has not reached its end offset for this long: give up.
+STALL_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record as the broker has it."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """An ISO 8601 time (``2026-11-26T10:00:00Z``, ``2026-11-26 15:30+05:30``, ``2026-11-26``);
+    without an offset it is UTC, like every time on the topics."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{option} {text!r} is not an ISO 8601 time (e.g. 2026-11-26T10:00:00Z)") from None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """``[since, until)`` by the events' ``occurred_at``; either end may be open."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise ValueError(f"--since {self.since.isoformat()} is after --until {self.until.isoformat()}")
+
+    @classmethod
+    def parse(cls, since: str | None, until: str | None) -> "TimeRange":
+        return cls(parse_time(since, "--since") if since else None, parse_time(until, "--until") if until else None)
+
+    def __contains__(self, at: datetime) -> bool:
+        return (self.since is None or at >= self.since) and (self.until is None or at < self.until)
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"since": self.since.isoformat() if self.since else None,
+                "until": self.until.isoformat() if self.until else None}
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+@dataclass
+class LogReader:
+    """Reads ``topics`` from ``since`` (or their start) to the end offsets taken at :meth:`open`.
+
+    ``async with LogReader(settings, topics, since) as reader: async for record in reader.records(): ...``
+    """
+
+    settings: Settings
+    topics: list[str]
+    since: datetime | None = None
+    start: dict[TopicPartition, int] = field(default_factory=dict)
+    end: dict[TopicPartition, int] = field(default_factory=dict)
+    _consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def total(self) -> int:
+        """Records between the start and end offsets: what a progress bar counts to."""
+        return sum(self.end[tp] - self.start[tp] for tp in self.start)
+
+    async def __aenter__(self) -> "LogReader":
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        self._consumer = c = consumer(self.settings)  # no group_id: joins no group, commits nothing
+        await c.start()
+        try:
+            parts = [tp for topic in self.topics for tp in await self._partitions(topic)]
+            self.end = await c.end_offsets(parts) if parts else {}
+            begin = await c.beginning_offsets(parts) if parts else {}
+            self.start = {tp: begin[tp] for tp in parts}
+            if self.since is not None and parts:
+                self.start = await self._start_at(parts, begin)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            c, self._consumer = self._consumer, None
+            await c.stop()
+
+    async def _partitions(self, topic: str) -> list[TopicPartition]:
+        c = self._consumer
+        assert c is not None
+        partitions = c.partitions_for_topic(topic)
+        if not partitions:
+            await c._client.force_metadata_update()  # a consumer with no subscription may not know it yet
+            partitions = c.partitions_for_topic(topic)
+        if not partitions:
+            raise LookupError(f"no topic {topic!r} on {self.settings.kafka_broker}")
+        return [TopicPartition(topic, p) for p in sorted(partitions)]
+
+    async def _start_at(self, parts: list[TopicPartition], begin: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """The first offset of each partition at or after ``since - CLOCK_SKEW``, by the broker's offsets-for-times."""
+        c = self._consumer
+        assert c is not None and self.since is not None
+        target = _ms(self.since - CLOCK_SKEW)
+        found = await c.offsets_for_times({tp: target for tp in parts})
+        start: dict[TopicPartition, int] = {}
+        for tp in parts:
+            answer = found.get(tp)
+            if answer is None:  # Kafka: no record at or after that time
+                offset = self.end[tp]
+            elif answer.timestamp < 0:  # Tansu's "none"; see the module docstring
+                last = await self._last_timestamp(tp)
+                offset = self.end[tp] if last is not None and last < target else begin[tp]
+            else:
+                offset = answer.offset
+            start[tp] = min(max(offset, begin[tp]), self.end[tp])
+        return start
+
+    async def _last_timestamp(self, tp: TopicPartition) -> int | None:
+        if self.end[tp] <= 0:
+            return None
+        async with aclosing(self._read(tp, self.end[tp] - 1)) as records:
+            async for record in records:
+                return record.timestamp_ms
+        return None
+
+    async def _read(self, tp: TopicPartition, offset: int) -> AsyncIterator[Record]:
+        c = self._consumer
+        assert c is not None
+        end = self.end[tp]
+        c.assign([tp])
+        c.seek(tp, offset)
+        stalled_since = time.monotonic()
+        while await c.position(tp) < end:
+            batch = (await c.getmany(tp, timeout_ms=1000, max_records=500)).get(tp, [])
+            if not batch:
+                if time.monotonic() - stalled_since > STALL_TIMEOUT_S:
+                    raise TimeoutError(f"{tp.topic}[{tp.partition}]: stuck at offset {await c.position(tp)} "
+                                       f"before its end {end} for {STALL_TIMEOUT_S:.0f}s")
+                continue
+            stalled_since = time.monotonic()
+            for r in batch:
+                if r.offset >= end:
+                    return
+                yield Record(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value)
+
+    async def records(self, progress: Callable[[int], None] | None = None) -> AsyncIterator[Record]:
+        """Every record from the start to the end offsets, partition after partition, each in offset order;
+        ``progress(n)`` hears of every ``n`` records read."""
+        for tp in self.start:
+            if self.start[tp] < self.end[tp]:
+                async for record in self._read(tp, self.start[tp]):
+                    if progress is not None:
+                        progress(1)
+                    yield record
