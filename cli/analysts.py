@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from faust.cli import AppCommand, argument, option
 
 from cli import replay as replaying
+from cli import report as reporting
 from cli.app import app, command
 from cli.reader import TimeRange
+from cli.report_html import format_ms, render_html
+from domain.money import format_inr
 
 __all__: list[str] = []
 
@@ -58,3 +62,51 @@ async def replay(self: AppCommand, topics: tuple[str, ...], since: str | None, u
     rows = [[t, str(n)] for t, n in sorted(by_type.items())] + [["(all)", str(summary["events"])]]
     self.say(self.tabulate(rows, headers=["type", "events"], title=f"Replayed into {output} ({fmt})",
                            wrap_last_row=False))
+
+
+@command(SINCE, UNTIL, option("--html", default=None, metavar="FILE",
+                              help="Also write the report as one self-contained HTML page with charts."))
+async def report(self: AppCommand, since: str | None, until: str | None, html: str | None) -> None:
+    """Checkout funnel, failures by reason, placed-to-confirmed p50/p95/p99, orders and revenue per minute."""
+    time_range = TimeRange.parse(since, until)
+    if html is not None and not Path(html).absolute().parent.is_dir():
+        raise ValueError(f"--html {html}: no such directory {str(Path(html).absolute().parent)!r}")
+    # the funnel follows orders placed in the range to their end, so read on past --until
+    filters = replaying.Filters(TimeRange(time_range.since, None))
+    async with replaying.Replay(app.settings, reporting.REPORT_TOPICS, filters) as run:
+        result = reporting.build_report([item.event async for item in run.events(replaying.Progress("report"))],
+                                        time_range)
+    if html is not None:
+        Path(html).write_text(render_html(result), encoding="utf-8")
+    if self.json:
+        self.say(json.dumps({**result.as_dict(), "html": html}))
+        return
+    self.say(report_tables(self, result) + (f"\nHTML report: {html}" if html else ""))
+
+
+def report_tables(self: AppCommand, r: reporting.Report) -> str:
+    """The report as terminal tables."""
+    placed = r.funnel.get("placed", 0)
+    pct = (lambda n: f"{n / placed:.1%}") if placed else (lambda n: "-")
+    funnel = [[step, str(r.funnel.get(step, 0)), pct(r.funnel.get(step, 0))] for step in reporting.STEPS]
+    funnel += [["failed", str(r.failed), pct(r.failed)], ["in progress", str(r.in_progress), pct(r.in_progress)]]
+    lat = r.latency
+    minutes = [[m.start.strftime("%Y-%m-%d %H:%M"), str(m.placed), str(m.confirmed), format_inr(m.revenue_paise)]
+               for m in r.minutes]
+    minutes.append(["total", str(sum(m.placed for m in r.minutes)), str(sum(m.confirmed for m in r.minutes)),
+                    format_inr(r.revenue_paise)])
+    range_text = f"{r.range.since.isoformat() if r.range.since else 'beginning'} .. " \
+                 f"{r.range.until.isoformat() if r.range.until else 'now'}"
+    return "\n".join([
+        f"Checkout report, {range_text} (occurred_at, UTC)",
+        self.tabulate(funnel, headers=["step", "orders", "of placed"], title="Funnel: orders placed in the range",
+                      wrap_last_row=False),
+        self.tabulate([[k, str(v)] for k, v in r.failures.items()] or [["(none)", "0"]],
+                      headers=["reason", "orders"], title="Failures by reason", wrap_last_row=False),
+        self.tabulate([[format_ms(lat["p50_ms"]), format_ms(lat["p95_ms"]), format_ms(lat["p99_ms"]),
+                        format_ms(lat["max_ms"]), str(lat["orders"])]],
+                      headers=["p50", "p95", "p99", "max", "orders"], title="Placed -> confirmed",
+                      wrap_last_row=False),
+        self.tabulate(minutes, headers=["minute (UTC)", "placed", "confirmed", "revenue"], title="Per minute",
+                      wrap_last_row=False),
+    ])
