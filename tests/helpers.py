@@ -78,8 +78,14 @@ class Shopper:
 
 
 async def read_topic(settings: Settings, topic: str) -> list[dict[str, Any]]:
-    """Every record value of ``topic`` as JSON, in partition order."""
-    return [json.loads(value) for _, value in await read_topic_records(settings, topic)]
+    """Every record value of ``topic`` that is JSON, in partition order (a malformed one is a dead letter)."""
+    out = []
+    for _, value in await read_topic_records(settings, topic):
+        try:
+            out.append(json.loads(value))
+        except ValueError:
+            continue
+    return out
 
 
 async def query(settings: Settings, sql: str, *args: Any) -> list[dict[str, Any]]:
