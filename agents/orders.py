@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 app = create_app("orders")
 orders = orders_table(app)
-deadlines = DueIndex(app, "order_deadlines", help="Orders not final yet, by order_id, with their deadline.")
+deadlines = DueIndex(orders, lambda o: None if o.is_final else
+                     o.created_at + timedelta(seconds=app.settings.order_deadline_s))
 waiters = OrderWaiters()
 notifications = ServiceClient(app, "notification")
 
@@ -46,10 +47,7 @@ async def handle(msg: Message) -> None:
     if after.is_final:
         await notify(after)
     orders.put(after.order_id, after)
-    if after.is_final:
-        deadlines.cancel(after.order_id)
-    elif before is None:
-        deadlines.schedule(after.order_id, after.created_at + timedelta(seconds=app.settings.order_deadline_s))
+    deadlines.update(after.order_id, after)
     waiters.wake(after.order_id)
     app.metrics.orders(after.status.value, after.reason.value if after.reason else "").inc()
     log.info("order %s %s%s", after.order_id, after.status.value, f" ({after.reason.value})" if after.reason else "")
@@ -71,7 +69,7 @@ async def sweep_deadlines() -> None:
     """Fail (TIMED_OUT) every order of this worker's partitions that passed its deadline."""
     if not app.ready:
         return
-    for order_id in deadlines.due(utcnow()):
+    for order_id in deadlines.take_due(utcnow(), snooze=timedelta(seconds=5 * app.settings.sweep_interval_s)):
         await app.emit(ORDER_COMMANDS, ExpireOrder(order_id=order_id))
 
 

@@ -10,6 +10,7 @@ asked for the payment's status before the payment is given up.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from config.app import create_app
 from domain.payment import (
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 app = create_app("payment")
 payments = payments_table(app)
-retries = DueIndex(app, "payment_retries", help="Payments waiting for a retry, by order_id.")
+retries = DueIndex(payments, lambda p: p.retry_at if p.status is PaymentStatus.PENDING or needs_refund(p) else None)
 upi = UpiClient(app)
 
 
@@ -54,13 +55,23 @@ async def handle(event: Message) -> None:
     elif needs_refund(state):
         await refund(state)
     else:
-        payments.put(state.order_id, state)
-        if state.status is PaymentStatus.PENDING and state.retry_at is not None:
-            retries.schedule(state.order_id, state.retry_at)  # the order failed mid-payment: settle it soon
+        if state.status is PaymentStatus.PENDING and state.order_failed:
+            state = state.model_copy(update={"retry_at": utcnow()})  # the order failed mid-payment: settle it now
+        store(state)
+
+
+def store(state: PaymentState) -> None:
+    payments.put(state.order_id, state)
+    retries.update(state.order_id, state)
 
 
 async def charge(state: PaymentState) -> None:
-    """One call to the gateway; past the deadline (or once the order failed) its status decides."""
+    """One call to the gateway; past the deadline (or once the order failed) its status decides.
+
+    The attempt is not stored before the call: if this worker dies mid-call, the event that
+    triggered it is read again and the call repeated under the same idempotency key, so the
+    gateway answers the same and nothing is charged twice.
+    """
     s = app.settings
     assert state.vpa is not None and state.amount_paise is not None
     if must_ask_first(state, utcnow()):
@@ -69,15 +80,10 @@ async def charge(state: PaymentState) -> None:
             await upi.cancel(state.payment_id)  # so it can never be approved after we gave up
     else:
         state = attempt(state, utcnow(), s.payment_deadline_s, check_after_s=2 * s.upi_timeout_s)
-        payments.put(state.order_id, state)
-        assert state.retry_at is not None
-        retries.schedule(state.order_id, state.retry_at)  # if we die mid-call, the sweep checks back
         answer, ref = await upi.charge(state.payment_id, state.order_id, state.vpa, state.amount_paise)
         if answer is GatewayAnswer.TIMEOUT:
             state = retry_later(state, utcnow(), s.payment_retry_base_s)
-            assert state.retry_at is not None
-            payments.put(state.order_id, state)
-            retries.schedule(state.order_id, min(state.retry_at, state.deadline_at or state.retry_at))
+            store(state)
             log.info("payment %s: no answer from the gateway, retry at %s", state.payment_id, state.retry_at)
             return
     state, outcome = settle(state, answer, ref, utcnow())
@@ -86,8 +92,7 @@ async def charge(state: PaymentState) -> None:
     if needs_refund(state):  # approved, but the order failed meanwhile
         await refund(state)
         return
-    payments.put(state.order_id, state)
-    retries.cancel(state.order_id)
+    store(state)
 
 
 async def refund(state: PaymentState) -> None:
@@ -96,13 +101,11 @@ async def refund(state: PaymentState) -> None:
         await upi.refund(state.payment_id)
     except Exception as exc:  # the gateway is away: the sweep tries again
         log.warning("payment %s: refund not done yet (%s), will retry", state.payment_id, exc)
-        payments.put(state.order_id, state)
-        retries.schedule(state.order_id, utcnow())
+        store(state.model_copy(update={"retry_at": utcnow()}))
         return
     state, outcome = refunded(state, utcnow())
     await app.emit(PAYMENT_EVENTS, outcome)
-    payments.put(state.order_id, state)
-    retries.cancel(state.order_id)
+    store(state)
     log.info("payment %s refunded: order %s failed after approval", state.payment_id, state.order_id)
 
 
@@ -111,7 +114,7 @@ async def sweep_retries() -> None:
     """Send RetryPayment for every retry that fell due in this worker's partitions."""
     if not app.ready:
         return
-    for order_id in retries.due(utcnow()):
+    for order_id in retries.take_due(utcnow(), snooze=timedelta(seconds=5 * app.settings.sweep_interval_s)):
         await app.emit(PAYMENT_COMMANDS, RetryPayment(order_id=order_id))
 
 

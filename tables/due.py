@@ -1,47 +1,53 @@
-"""A small table of keys that fall due at a time: order deadlines, payment retries.
+"""What falls due when (order deadlines, payment retries), kept in memory and rebuilt from the table.
 
-The agent that owns a key schedules and cancels it (table writes belong to the
-partition's agent); a sweep timer reads what is due in the partitions this worker
-owns and sends a command back to that agent. The sweep only sends commands and
-the commands are idempotent, so a sweep that runs twice does no harm.
+The due time is part of the owning table's value (an order's ``created_at``, a payment's
+``retry_at``), so an index on disk would only repeat it, at two changelog records per order.
+The index is rebuilt from the table's entries of this worker's partitions after every
+recovery (start-up and rebalance), and the agent that owns a key schedules and cancels it.
+A sweep timer sends a command for each due key back to that agent, which decides from the
+table; the commands are idempotent, so a stale or repeated entry does no harm.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import Callable, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from tables.model_table import ModelTable
 
-if TYPE_CHECKING:
-    from config.app import ServiceApp
+__all__ = ["DueIndex"]
 
-__all__ = ["Due", "DueIndex"]
-
-
-class Due(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    at: datetime
+M = TypeVar("M", bound=BaseModel)
 
 
-class DueIndex:
-    """Keys with a due time, kept only while something is pending, so a sweep reads little."""
+class DueIndex(Generic[M]):
+    """Keys of ``table`` with a due time given by ``due_of`` (``None``: nothing due)."""
 
-    def __init__(self, app: "ServiceApp", name: str, help: str) -> None:
-        self.table = app.model_table(name, Due, help=help)
+    def __init__(self, table: ModelTable[M], due_of: Callable[[M], datetime | None]) -> None:
+        self.table = table
+        self.due_of = due_of
+        self._due: dict[str, datetime] = {}
+        table.table.on_recover(self._rebuild)
 
-    def schedule(self, key: str, at: datetime) -> None:
-        current = self.table.get(key)
-        if current is None or current.at != at:
-            self.table.put(key, Due(at=at))
+    async def _rebuild(self) -> None:
+        self._due = {key: due for key, value in self.table.items() if (due := self.due_of(value)) is not None}
 
-    def cancel(self, key: str) -> None:
-        if self.table.get(key) is not None:
-            self.table.delete(key)
+    def update(self, key: str, value: M) -> None:
+        """Call after each write of ``key``: keeps the index in step with the value."""
+        due = self.due_of(value)
+        if due is None:
+            self._due.pop(key, None)
+        else:
+            self._due[key] = due
 
-    def due(self, now: datetime) -> list[str]:
-        """Keys due by ``now`` in the partitions this worker owns."""
-        return [key for key, due in self.table.items() if due.at <= now]
+    def take_due(self, now: datetime, snooze: timedelta) -> list[str]:
+        """Keys due by ``now``, each put back ``snooze`` later in case its command gets lost."""
+        keys = [key for key, at in self._due.items() if at <= now]
+        for key in keys:
+            self._due[key] = now + snooze
+        return keys
+
+    def __len__(self) -> int:
+        return len(self._due)

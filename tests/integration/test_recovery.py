@@ -32,7 +32,8 @@ pytestmark = pytest.mark.integration
 async def place_orders(http: aiohttp.ClientSession, settings: Settings, count: int) -> list[str]:
     async def one(i: int) -> str:
         shopper = Shopper(http, settings)
-        await shopper.set_line("REDMI-13C", 1 + i % 2)
+        status, cart = await shopper.set_line("REDMI-13C", 1 + i % 2)
+        assert status == 200, cart
         status, placed = await shopper.checkout("declined@upi" if i % 5 == 0 else "ravi@okhdfc")
         assert status == 202, placed
         await shopper.final_order(placed["order_id"])

@@ -1,0 +1,103 @@
+"""CPU seconds and resident memory of processes, read from ``/proc`` (Linux).
+
+The bench measures the platform's processes from the outside: it knows their pids
+from the launcher, or, when it targets a running platform, from the TCP ports they
+listen on (``/proc/net/tcp`` inode -> ``/proc/<pid>/fd``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+__all__ = ["cpu_seconds", "memory_mb", "listening_pids", "CpuMeter"]
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PROC = Path("/proc")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds the process has used so far; ``None`` once it is gone."""
+    try:
+        raw = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    fields = raw.rsplit(")", 1)[1].split()  # the command name may hold spaces; fields start at "state"
+    utime, stime = int(fields[11]), int(fields[12])  # stat fields 14 and 15
+    return (utime + stime) / CLOCK_TICKS
+
+
+def memory_mb(pid: int) -> dict[str, float | None]:
+    """``peak_rss_mb`` (VmHWM: the most it was resident, over its life) and ``rss_mb`` now."""
+    out: dict[str, float | None] = {"peak_rss_mb": None, "rss_mb": None}
+    try:
+        lines = (PROC / str(pid) / "status").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key in ("VmHWM", "VmRSS"):
+            out["peak_rss_mb" if key == "VmHWM" else "rss_mb"] = round(int(value.split()[0]) / 1024, 1)
+    return out
+
+
+def _listening_inodes(ports: set[int]) -> dict[str, int]:
+    """Socket inode -> port for sockets listening on one of ``ports``."""
+    found: dict[str, int] = {}
+    for table in ("tcp", "tcp6"):
+        try:
+            rows = (PROC / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) < 10 or cols[3] != "0A":  # 0A: LISTEN
+                continue
+            port = int(cols[1].rsplit(":", 1)[1], 16)
+            if port in ports:
+                found[cols[9]] = port
+    return found
+
+
+def listening_pids(ports: dict[str, int]) -> dict[str, int]:
+    """Name -> pid of the process listening on each named port (only processes this user can see)."""
+    inodes = _listening_inodes(set(ports.values()))
+    by_port: dict[int, int] = {}
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fds = list((entry / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                by_port.setdefault(inodes[target[8:-1]], int(entry.name))
+    return {name: by_port[port] for name, port in ports.items() if port in by_port}
+
+
+class CpuMeter:
+    """CPU seconds of named processes at marks (phase boundaries), and the deltas between marks."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = dict(pids)
+        self.marks: dict[str, dict[str, float | None]] = {}
+        self.times: dict[str, float] = {}
+
+    def mark(self, label: str) -> None:
+        self.times[label] = time.monotonic()
+        self.marks[label] = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def seconds(self, start: str, end: str) -> float:
+        """Wall seconds between two marks."""
+        return self.times[end] - self.times[start]
+
+    def delta(self, start: str, end: str) -> dict[str, float | None]:
+        a, b = self.marks[start], self.marks[end]
+        return {name: None if a[name] is None or b[name] is None else round(b[name] - a[name], 2)  # type: ignore[operator]
+                for name in self.pids}

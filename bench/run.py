@@ -1,0 +1,417 @@
+"""One benchmark run, phase by phase: ceilings, messages per order, capacity, latency, cost.
+
+Every loop is bounded in count and time, and all traffic goes to the platform's own
+addresses (127.0.0.1 for a platform the bench starts). The figures are gathered into
+one dict; :mod:`bench.report` prints, saves and draws it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform as pyplatform
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import aiohttp
+
+from bench.ceilings import agent_ceiling, broker_ceiling, delete_topics
+from bench.load import OrderWatch, Phase, Shoppers, read_histories
+from bench.mirror import MirrorWatch, histogram_delta, scrape_mirror_lag
+from bench.offsets import Snapshot, per_order, settle, snapshot
+from bench.procstat import CpuMeter, cpu_seconds, memory_mb
+from bench.stack import Stack
+from bench.stats import histogram_quantiles, summary
+from config.kafka import send_messages
+from domain.catalog import PRODUCTS
+from streams.commands import SetStock
+from streams.topics import STOCK_COMMANDS
+
+__all__ = ["Profile", "FULL", "QUICK", "measure"]
+
+BENCH_STOCK = 1_000_000  # per SKU: orders never run out, so every order can confirm
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much of each phase to run."""
+
+    name: str
+    ceiling_messages: int  # (a) produce/consume
+    agent_messages: int  # (b) bare Faust agent
+    ceiling_budget_s: float
+    per_order_orders: int
+    per_order_rate: float
+    ramp_rates: tuple[float, ...]  # offered checkouts/s, in order; the ramp stops at the first that fails
+    step_s: float
+    latency_s: float
+    drain_s: float  # how long a phase's orders may take to become final after its schedule ends
+    idle_s: float = 10.0  # CPU of the platform without load, subtracted for the net cost
+    grace_s: float = 0.5  # a step "follows" when its orders confirm by its end + this
+    batched_agent: bool = True  # also time the bare agent with Faust's default batching, for comparison
+    follow_ratio: float = 0.95
+
+
+FULL = Profile("full", 20_000, 20_000, 30.0, 100, 5.0,
+               (2, 3, 4, 6, 8, 11, 15, 20, 27, 36, 48, 64, 85, 113), 10.0, 60.0, 30.0)
+QUICK = Profile("quick", 2_000, 2_000, 10.0, 10, 5.0, (2, 4), 2.0, 4.0, 15.0, idle_s=2.0, batched_agent=False)
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class StepResult:
+    phase: Phase
+    figures: dict[str, Any]
+    sustained: bool
+
+
+@dataclass
+class Run:
+    stack: Stack
+    profile: Profile
+    run_id: str
+    log: Log
+    http: aiohttp.ClientSession
+    watch: OrderWatch
+    mirror: MirrorWatch
+    shoppers: Shoppers
+    phases: list[Phase] = field(default_factory=list)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal"))
+    except (OSError, StopIteration):
+        mem_kb = 0
+    return {"nproc": os.cpu_count(), "cpu_model": model, "memory_gb": round(mem_kb / 1024 / 1024, 1),
+            "kernel": pyplatform.release(), "python": pyplatform.python_version(),
+            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+async def _stock(run: Run) -> dict[str, int]:
+    """On hand per SKU, as the inventory service answers."""
+    base = run.stack.settings.service_url("inventory")
+
+    async def one(sku: str) -> int:
+        async with run.http.get(f"{base}/stock/{sku}") as r:
+            return int((await r.json(content_type=None))["on_hand"])
+
+    return dict(zip([p.sku for p in PRODUCTS], await asyncio.gather(*(one(p.sku) for p in PRODUCTS))))
+
+
+async def set_stock(run: Run, levels: dict[str, int], timeout: float = 30.0) -> None:
+    """Set on hand per SKU (``SetStock`` on the stock command topic) and wait until the service shows it."""
+    s = run.stack.settings
+    await send_messages(s, STOCK_COMMANDS, [
+        SetStock(order_id=f"bench-{run.run_id}-{sku}-{uuid.uuid4().hex[:6]}", sku=sku, on_hand=n)
+        for sku, n in levels.items()])
+    deadline = time.monotonic() + timeout
+    while (now := await _stock(run)) != levels:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"stock not set within {timeout:.0f}s: {now}")
+        await asyncio.sleep(0.2)
+
+
+async def _finish(run: Run, phase: Phase) -> dict[str, Any]:
+    """After a phase's schedule: wait for its orders to be final, read their histories; its figures."""
+    await asyncio.sleep(max(0.0, phase.ended - time.time()))  # a phase lasts its whole time, then drains
+    ids = [v.order_id for v in phase.orders if v.order_id]
+    missing = await run.watch.wait_final(ids, run.profile.drain_s)
+    history_errors = await read_histories(run.http, run.stack.settings, phase.orders)
+    return phase_figures(phase, missing, history_errors, run.profile.grace_s)
+
+
+def phase_errors(phase: Phase, missing: list[str], history_errors: dict[str, int]) -> dict[str, int]:
+    """Errors by kind: failed calls, orders not final in time, orders that FAILED, unreadable orders."""
+    errors: Counter[str] = Counter(v.error for v in phase.visits if v.error)
+    errors.update({"order not final within the drain bound": len(missing)} if missing else {})
+    errors.update(f"order FAILED ({v.reason})" for v in phase.orders
+                  if v.status == "FAILED" and v.order_id not in missing)
+    errors.update(history_errors)
+    return dict(sorted(errors.items()))
+
+
+def phase_figures(phase: Phase, missing: list[str], history_errors: dict[str, int], grace_s: float
+                  ) -> dict[str, Any]:
+    visits, orders = phase.visits, phase.orders
+    confirmed = [v for v in orders if v.status == "CONFIRMED"]
+    in_time = [v for v in confirmed if v.confirmed_at is not None and v.confirmed_at <= phase.ended + grace_s]
+    starts = [v.started for v in visits if v.started is not None]
+    offered_span = max(starts) - phase.started if len(starts) > 1 else phase.duration
+    start_lag = summary([v.start_lag_ms for v in visits if v.start_lag_ms is not None])
+    return {
+        "name": phase.name,
+        "offered_per_s": phase.rate,
+        "duration_s": phase.duration,
+        "shoppers": len(visits),
+        "offered_actual_per_s": round((len(starts) - 1) / offered_span, 2) if offered_span > 0 else None,
+        "placed": len(orders),
+        "confirmed": len(confirmed),
+        "confirmed_by_end_plus_grace": len(in_time),
+        "confirmed_per_s": round(len(in_time) / phase.duration, 2),
+        "errors": phase_errors(phase, missing, history_errors),
+        "checkout_ms": summary(v.checkout_ms for v in orders if v.checkout_ms is not None),
+        "cart_put_ms": summary(ms for v in visits for ms in v.put_ms),
+        "placed_to_confirmed_ms": summary(v.placed_to_confirmed_ms for v in confirmed
+                                          if v.placed_to_confirmed_ms is not None),
+        "checkout_request_to_confirmed_ms": summary(v.request_to_confirmed_ms for v in confirmed
+                                                    if v.request_to_confirmed_ms is not None),
+        "generator": {"start_lag_ms": start_lag, "dispatch_lag_ms": summary(phase.dispatch_lag_ms),
+                      "kept_up": (start_lag["p99"] or 0) < 20.0, "unfinished_visits": phase.unfinished},
+    }
+
+
+async def per_order_phase(run: Run, start: Snapshot) -> dict[str, Any]:
+    """Offsets before and after a small batch at a low rate: messages written and consumed per order.
+
+    ``start`` is a snapshot from before the bench set the stock: the batch starts once what
+    was written since (the stock commands) is consumed and committed, so none of it counts."""
+    p = run.profile
+    s = run.stack.settings
+    before, _ = await settle(s, start)
+    phase = await run.shoppers.phase("per-order", p.per_order_rate, p.per_order_orders / p.per_order_rate)
+    run.phases.append(phase)
+    figures = await _finish(run, phase)
+    after, settled = await settle(s, before)
+    counts = per_order(before, after, figures["confirmed"])
+    counts.update({"settled": settled, "batch": figures,
+                   "note": "every topic's end offsets before/after the batch (exact on Tansu: one record per "
+                           "batch), and every service group's committed offsets"})
+    return counts
+
+
+async def ramp(run: Run) -> dict[str, Any]:
+    """Offer more checkouts/s step by step until confirmed/s stops following or errors appear."""
+    p = run.profile
+    steps: list[dict[str, Any]] = []
+    capacity, limited_by = 0.0, "the ramp's highest rate (raise it: capacity is higher)"
+    for rate in p.ramp_rates:
+        phase = await run.shoppers.phase(f"ramp {rate:g}/s", rate, p.step_s)
+        run.phases.append(phase)
+        figures = await _finish(run, phase)
+        follows = figures["confirmed_by_end_plus_grace"] >= p.follow_ratio * figures["shoppers"]
+        sustained = follows and not figures["errors"]
+        figures["sustained"] = sustained
+        steps.append(figures)
+        run.log(f"  ramp {rate:>5g}/s: placed {figures['placed']:>4}, confirmed {figures['confirmed_per_s']:>6.2f}/s "
+                f"in time, p99 placed->CONFIRMED {figures['placed_to_confirmed_ms']['p99']} ms, "
+                f"errors {sum(figures['errors'].values())}, generator lag p99 "
+                f"{figures['generator']['start_lag_ms']['p99']} ms -> {'sustained' if sustained else 'NOT sustained'}")
+        if sustained:
+            capacity = max(capacity, figures["confirmed_per_s"])
+            continue
+        limited_by = ("errors: " + ", ".join(f"{k} x{n}" for k, n in figures["errors"].items())) \
+            if figures["errors"] else (f"confirmed/s stopped following at {rate:g}/s offered "
+                                       f"({figures['confirmed_by_end_plus_grace']} of {figures['shoppers']} "
+                                       f"confirmed within {p.grace_s:g} s of the step's end)")
+        if not figures["generator"]["kept_up"]:
+            limited_by += "; the generator also fell behind its schedule (same CPUs)"
+        break
+    # let any backlog of a failed step drain before the next phase (bounded)
+    await run.watch.wait_final([v.order_id for ph in run.phases for v in ph.orders if v.order_id], 60.0)
+    return {"steps": steps, "sustained_confirmed_per_s": capacity, "limited_by": limited_by,
+            "rule": f"a step of {p.step_s:g} s is sustained when >= {p.follow_ratio:.0%} of its shoppers' orders "
+                    f"are CONFIRMED by the step's end + {p.grace_s:g} s and nothing failed"}
+
+
+async def latency_phase(run: Run, rate: float) -> tuple[dict[str, Any], Phase]:
+    """Open-loop load at ``rate`` for the profile's time: latencies, mirror lag, errors."""
+    p = run.profile
+    s = run.stack.settings
+    hist_before = await scrape_mirror_lag(s, run.http)
+    phase = await run.shoppers.phase("latency", rate, p.latency_s)
+    run.phases.append(phase)
+    figures = await _finish(run, phase)
+    await run.mirror.wait_empty(10.0)
+    hist_after = await scrape_mirror_lag(s, run.http)
+    for v in phase.orders:
+        v.mirrored = run.mirror.seen.get(v.order_id or "")
+    finals = [v for v in phase.orders if v.final_at is not None]
+    unseen = [v for v in finals if v.mirrored is None]
+    figures["mirror_lag_ms"] = summary(v.mirror_lag_ms for v in finals if v.mirror_lag_ms is not None)
+    figures["mirror_lag_ms"]["not_seen"] = len(unseen)
+    figures["mirror_lag_method"] = (f"orders_db.orders row with the final status, looked up every "
+                                    f"{run.mirror.interval * 1000:.0f} ms once order-events said final, minus "
+                                    "the final status's time in the order's history (upper bound)")
+    figures["mirror_lag_workers_ms"] = histogram_quantiles(histogram_delta(hist_before, hist_after)) \
+        if hist_after else None
+    figures["mirror_lag_workers_method"] = ("megatron_mirror_lag_seconds of orders, inventory and payment "
+                                            "(table write -> MySQL row), bucket-interpolated, this phase only")
+    if unseen:
+        figures["errors"]["order's final row not seen in orders_db.orders"] = len(unseen)
+    return figures, phase
+
+
+def cost(meter: CpuMeter, pids: dict[str, int], confirmed: dict[str, int]) -> dict[str, Any]:
+    """CPU seconds per process per phase, peak RSS, and CPU per 1,000 confirmed orders.
+
+    The idle phase (no load) gives each process's idle CPU per second (timers, heartbeats,
+    fetch waits); the ``net`` figures subtract that from the loaded phases."""
+    spans = {"idle": ("idle-start", "idle-end"), "ramp": ("ramp-start", "ramp-end"),
+             "latency": ("latency-start", "latency-end"), "whole_load": ("load-start", "latency-end")}
+    deltas = {k: meter.delta(a, b) for k, (a, b) in spans.items()}
+    walls = {k: meter.seconds(a, b) for k, (a, b) in spans.items()}
+    processes = {}
+    for name, pid in pids.items():
+        idle = deltas["idle"][name]
+        processes[name] = {"pid": pid, **{f"cpu_s_{k}": v[name] for k, v in deltas.items()},
+                           "idle_cpu_share": round(idle / walls["idle"], 4) if idle is not None else None,
+                           **memory_mb(pid)}
+    out: dict[str, Any] = {"processes": processes, "phase_seconds": {k: round(v, 2) for k, v in walls.items()}}
+    idle_rate = sum(v for v in deltas["idle"].values() if v is not None) / walls["idle"]
+    out["platform_idle_cpu_share"] = round(idle_rate, 4)
+    for key in ("latency", "whole_load"):
+        total = sum(v for v in deltas[key].values() if v is not None)
+        net = max(0.0, total - idle_rate * walls[key])
+        out[f"platform_cpu_s_{key}"] = round(total, 2)
+        out[f"platform_cpu_share_{key}"] = round(total / walls[key], 4)
+        n = confirmed[key]
+        out[f"cpu_s_per_1000_confirmed_{key}"] = round(total / n * 1000, 2) if n else None
+        out[f"net_cpu_s_per_1000_confirmed_{key}"] = round(net / n * 1000, 2) if n else None
+    return out
+
+
+def timeline(phases: list[Phase]) -> dict[str, Any]:
+    """Per second since the load began: offered, confirmed, latency and errors; phases as spans."""
+    if not phases:
+        return {}
+    t0 = phases[0].started
+    visits = [v for ph in phases for v in ph.visits]
+    end = max([ph.ended for ph in phases] + [v.final_at or 0 for v in visits]) - t0
+    n = int(end) + 1
+    offered, confirmed, errors = [0] * n, [0] * n, [0] * n
+    p2c: list[list[float]] = [[] for _ in range(n)]
+    chk: list[list[float]] = [[] for _ in range(n)]
+    for v in visits:
+        i = int(v.scheduled - t0)
+        if 0 <= i < n:
+            offered[i] += 1
+            if v.error:
+                errors[i] += 1
+        if v.confirmed_at is not None and 0 <= int(v.confirmed_at - t0) < n:
+            j = int(v.confirmed_at - t0)
+            confirmed[j] += 1
+            if v.placed_to_confirmed_ms is not None:
+                p2c[j].append(v.placed_to_confirmed_ms)
+        if v.checkout_ms is not None and v.checkout_started is not None and 0 <= int(v.checkout_started - t0) < n:
+            chk[int(v.checkout_started - t0)].append(v.checkout_ms)
+    return {
+        "t_s": list(range(n)), "offered_per_s": offered, "confirmed_per_s": confirmed, "errors": errors,
+        "placed_to_confirmed_p50_ms": [summary(x)["p50"] for x in p2c],
+        "placed_to_confirmed_p99_ms": [summary(x)["p99"] for x in p2c],
+        "checkout_p99_ms": [summary(x)["p99"] for x in chk],
+        "phases": [{"name": ph.name, "start_s": round(ph.started - t0, 2), "end_s": round(ph.ended - t0, 2)}
+                   for ph in phases],
+    }
+
+
+async def measure(stack: Stack, profile: Profile, log: Log, *, skip_ceilings: bool = False,
+                  log_dir: Path | None = None) -> dict[str, Any]:
+    """Every phase of the benchmark against ``stack``; the figures as one dict."""
+    run_id = uuid.uuid4().hex[:8]
+    s = stack.settings
+    result: dict[str, Any] = {
+        "bench": {"profile": profile.name, "run_id": run_id, "started_at": datetime.now(timezone.utc).isoformat(),
+                  "platform": "started by the bench (isolated)" if stack.started_here else "running (--gateway)",
+                  "gateway": s.gateway_url, "broker": s.kafka_broker, "broker_kind": s.broker_kind,
+                  "topic_partitions": s.topic_partitions, "fetch_max_wait_ms": s.kafka_fetch_max_wait_ms,
+                  "upi_sim_delay_ms": s.upi_sim_delay_ms, "notes": list(stack.notes)},
+        "machine": machine(),
+    }
+    bench_cpu_start = cpu_seconds(os.getpid()) or 0.0
+    own_topics: list[str] = []
+
+    log("1. ceilings on the same broker")
+    if not skip_ceilings:
+        broker = await broker_ceiling(s, run_id, profile.ceiling_messages, profile.ceiling_budget_s)
+        own_topics.append(str(broker["topic"]))
+        log(f"  broker: produce {broker['produce_msgs_per_s']} msgs/s, consume {broker['consume_msgs_per_s']} msgs/s")
+        agents = {}
+        variants = [("bare_agent", False, False), ("bare_agent_await_ack", True, False)]
+        if profile.batched_agent:
+            variants.append(("bare_agent_batched", False, True))
+        for key, await_ack, batched in variants:
+            agent = await agent_ceiling(stack, run_id, profile.agent_messages, profile.ceiling_budget_s,
+                                        log_dir or stack.workdir / "log", await_ack=await_ack, batched=batched)
+            own_topics += [str(agent["source"]), str(agent["sink"])]
+            log(f"  bare Faust agent ({agent['send']}): {agent['msgs_per_s']} msgs/s "
+                f"({agent['passed']} of {agent['preloaded']})")
+            agents[key] = agent
+        result["ceilings"] = {"broker": broker, **agents}
+
+    timeout = aiohttp.ClientTimeout(total=10)
+    connector = aiohttp.TCPConnector(limit=1024)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+        watch = OrderWatch(s)
+        mirror = MirrorWatch(s)
+        watch.listeners.append(mirror.expect)
+        run = Run(stack, profile, run_id, log, http, watch, mirror, Shoppers(s, http, run_id))
+        stock_before = await _stock(run)
+        start = await snapshot(s)
+        await set_stock(run, {p.sku: BENCH_STOCK for p in PRODUCTS})
+        await watch.start()
+        await mirror.start()
+        meter = CpuMeter(stack.pids)
+        try:
+            log(f"   idle baseline: {profile.idle_s:g} s without load")
+            meter.mark("idle-start")
+            await asyncio.sleep(profile.idle_s)
+            meter.mark("idle-end")
+            log(f"2. messages per order ({profile.per_order_orders} orders at {profile.per_order_rate:g}/s)")
+            meter.mark("load-start")
+            result["per_order"] = await per_order_phase(run, start)
+            po = result["per_order"]
+            log(f"  written {po['written_per_order']} / consumed {po['consumed_per_order']} per confirmed order "
+                f"({po['batch']['confirmed']} confirmed{'' if po['settled'] else ', offsets did not settle'})")
+
+            log("3. capacity ramp")
+            meter.mark("ramp-start")
+            result["capacity"] = await ramp(run)
+            meter.mark("ramp-end")
+            capacity = result["capacity"]["sustained_confirmed_per_s"]
+            log(f"  sustained: {capacity:g} confirmed/s ({result['capacity']['limited_by']})")
+
+            rate = round(capacity / 2, 2) if capacity else profile.ramp_rates[0] / 2
+            log(f"4. latency at half capacity: {rate:g} checkouts/s for {profile.latency_s:g} s, open loop")
+            meter.mark("latency-start")
+            latency, latency_phase_ = await latency_phase(run, rate)
+            meter.mark("latency-end")
+            result["latency"] = latency
+            log(f"  placed->CONFIRMED p99 {latency['placed_to_confirmed_ms']['p99']} ms, checkout p99 "
+                f"{latency['checkout_ms']['p99']} ms, mirror lag p99 {latency['mirror_lag_ms']['p99']} ms, "
+                f"errors {sum(latency['errors'].values())}")
+
+            log("5. cost")
+            confirmed = {"latency": latency["confirmed"],
+                         "whole_load": sum(1 for ph in run.phases for v in ph.orders if v.status == "CONFIRMED")}
+            result["cost"] = cost(meter, stack.pids, confirmed)
+            result["cost"]["bench_cpu_s"] = round((cpu_seconds(os.getpid()) or 0.0) - bench_cpu_start, 2)
+            result["cost"]["bench_peak_rss_mb"] = memory_mb(os.getpid())["peak_rss_mb"]
+            result["timeline"] = timeline(run.phases)
+        finally:
+            await watch.stop()
+            await mirror.stop()
+            if not stack.started_here:  # leave a running platform's stock as it was
+                try:
+                    await set_stock(run, stock_before)
+                except Exception as exc:
+                    result["bench"]["notes"].append(f"stock not restored: {exc}")
+    if own_topics:
+        why = await delete_topics(s, own_topics)
+        if why:
+            result["bench"]["notes"].append(f"the bench's own topics were not deleted ({why})")
+    result["bench"]["finished_at"] = datetime.now(timezone.utc).isoformat()
+    return result

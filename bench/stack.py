@@ -1,0 +1,123 @@
+"""The platform under test: one the bench starts (isolated, as ``make run`` would) or one already running.
+
+An isolated platform gets free ports, its own app id prefix (consumer groups), its own
+MySQL databases and Redis keys and temporary data, log and mail folders, so it never
+meets ``make run`` or a test session on the same machine. Everything else keeps the
+defaults ``make run`` uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from yarl import URL
+
+from bench.procstat import listening_pids
+from config.settings import SERVICES, Settings
+from dev.broker import free_port
+from dev.platform import Platform
+
+__all__ = ["Stack", "isolated_env", "started_platform", "running_platform"]
+
+
+@dataclass
+class Stack:
+    """What the bench needs to know about the platform it measures."""
+
+    settings: Settings
+    env: dict[str, str]  # environment for processes the bench starts against this platform
+    pids: dict[str, int]  # broker, each service worker, simulators
+    started_here: bool
+    workdir: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def isolated_env(tmp: Path) -> dict[str, str]:
+    """Settings of a platform nobody else uses (the pattern of the tests' ``platform_env``)."""
+    tag = uuid.uuid4().hex[:8]
+    env = {
+        "KAFKA_BROKER": f"kafka://127.0.0.1:{free_port()}",
+        "APP_ID_PREFIX": f"bench-{tag}",
+        "MYSQL_DB_PREFIX": f"b{tag}_",
+        "REDIS_KEY_PREFIX": f"bench-{tag}",
+        "DATA_DIR": str(tmp / "data"),
+        "LOG_DIR": str(tmp / "log"),
+        "MAIL_DIR": str(tmp / "mail"),
+        "SMTP_PORT": str(free_port()),
+        "UPI_GATEWAY_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    for service in SERVICES:
+        env[f"{service.upper()}_URL"] = f"http://127.0.0.1:{free_port()}"
+    return env
+
+
+def _settings_from(env: dict[str, str]) -> Settings:
+    return Settings(**{k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields})
+
+
+@contextmanager
+def started_platform(log: Callable[[str], None] = print) -> Iterator[Stack]:
+    """Start the whole platform (Tansu, bootstrap, simulators, one worker per service) and stop it after."""
+    with tempfile.TemporaryDirectory(prefix="megatron-bench-") as tmp:
+        env = isolated_env(Path(tmp))
+        platform = Platform(env=env, start_broker=True)
+        log(f"starting an isolated platform (broker {env['KAFKA_BROKER']}, logs in {env['LOG_DIR']}) ...")
+        try:
+            platform.start()
+            pids = {name: proc.popen.pid for name, proc in platform.procs.items()}
+            yield Stack(platform.settings, {**os.environ, **env}, pids, True, Path(tmp))
+        finally:
+            platform.stop()
+            asyncio.run(_cleanup(platform.settings))
+
+
+def running_platform(gateway_url: str, workdir: Path) -> Stack:
+    """A platform someone else runs: its settings come from this environment, the gateway from the flag."""
+    env = {**os.environ, "GATEWAY_URL": gateway_url.rstrip("/")}
+    settings = _settings_from({k: v for k, v in env.items() if k.lower() in Settings.model_fields})
+    ports = {"broker": URL(settings.kafka_broker.split(",")[0].split(";")[0]).port or 9092}
+    for service in SERVICES:
+        ports[service] = URL(settings.service_url(service)).port or 80
+    ports["upi-gateway"] = URL(settings.upi_gateway_url).port or 80
+    ports["mail-sink"] = settings.smtp_port
+    pids = listening_pids(ports)
+    notes = []
+    missing = sorted(set(ports) - set(pids))
+    if missing:
+        notes.append(f"no process of this user listens for {', '.join(missing)}: their cost is not measured")
+    return Stack(settings, env, pids, False, workdir, notes)
+
+
+async def _cleanup(settings: Settings) -> None:
+    """Drop the isolated platform's MySQL databases and Redis keys (bounded scans)."""
+    from tables.schema import DATABASES, connect
+
+    try:
+        conn = await connect(settings)
+        try:
+            async with conn.cursor() as cur:
+                for db in DATABASES:
+                    await cur.execute(f"DROP DATABASE IF EXISTS `{settings.database(db)}`")
+        finally:
+            conn.close()
+    except Exception as exc:  # cleanup must not hide the figures
+        print(f"note: could not drop the bench databases: {exc}")
+    try:
+        import redis.asyncio as redis
+
+        client = redis.from_url(settings.redis_url, socket_timeout=2)
+        try:
+            keys = [k async for k in client.scan_iter(match=f"{settings.redis_key_prefix}:*", count=1000)][:1_000_000]
+            for i in range(0, len(keys), 1000):
+                await client.delete(*keys[i:i + 1000])
+        finally:
+            await client.aclose()
+    except Exception as exc:
+        print(f"note: could not delete the bench's Redis keys: {exc}")
