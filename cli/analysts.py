@@ -61,8 +61,8 @@ async def replay(self: AppCommand, topics: tuple[str, ...], since: str | None, u
         self.say(json.dumps(summary))
         return
     rows = [[t, str(n)] for t, n in sorted(by_type.items())] + [["(all)", str(summary["events"])]]
-    self.say(self.tabulate(rows, headers=["type", "events"], title=f"Replayed into {output} ({fmt})",
-                           wrap_last_row=False))
+    self.say(f"{summary['events']} events into {output} ({fmt}), {run.read} records read")
+    self.say(self.tabulate(rows, headers=["type", "events"], wrap_last_row=False))
 
 
 @command(SINCE, UNTIL, option("--html", default=None, metavar="FILE",

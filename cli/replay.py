@@ -4,7 +4,9 @@ Each record is decoded the way the services decode it (upcast, then validated by
 catalog entry), so the output has one shape whatever ``schema_version`` wrote it. A
 record that does not validate is counted and skipped (the services parked it on the
 dead-letter topic). Output order: topic by topic, partition by partition, each in
-offset order (so the same log gives the same file); sort by ``occurred_at`` downstream.
+offset order (so the same log gives the same file, and memory stays flat whatever its
+size); with ``--order`` the few events of those orders come sorted by ``occurred_at``,
+so an order's story reads from top to bottom.
 """
 
 from __future__ import annotations
@@ -133,6 +135,17 @@ class Replay:
         return self._reader.total if self._reader else 0
 
     async def events(self, progress: ProgressSink | None = None) -> AsyncIterator[Replayed]:
+        """The kept events in log order; with ``--order`` (a few orders' stories) in time order."""
+        if not self.filters.orders:
+            async for item in self._events(progress):
+                yield item
+            return
+        kept = [item async for item in self._events(progress)]
+        for item in sorted(kept, key=lambda i: (i.event.occurred_at, i.record.topic, i.record.partition,
+                                                i.record.offset)):
+            yield item
+
+    async def _events(self, progress: ProgressSink | None = None) -> AsyncIterator[Replayed]:
         assert self._reader is not None, "use: async with Replay(...)"
         if progress is not None:
             progress.start(self.total)

@@ -147,10 +147,11 @@ async def test_replay_filters_by_type_order_and_topic(workload: Workload, megatr
     order = workload.confirmed[0]
     only = await replay_lines(megatron, "--type", "OrderConfirmed", "--order", order)
     assert [(e["type"], e["order_id"]) for e in only] == [("OrderConfirmed", order)]
-    story = await replay_lines(megatron, "--order", order)
-    assert {e["type"] for e in story} == {"OrderPlaced", "InventoryReserved", "PaymentConfirmed", "OrderConfirmed",
-                                          "NotificationSent"}
+    story = await replay_lines(megatron, "--order", order)  # an order's story reads in time order
+    assert [e["type"] for e in story] == ["OrderPlaced", "InventoryReserved", "PaymentConfirmed", "OrderConfirmed",
+                                          "NotificationSent"]
     assert {e["order_id"] for e in story} == {order}
+    assert [e["occurred_at"] for e in story] == sorted(e["occurred_at"] for e in story)
     failed = await replay_lines(megatron, "order-events", "--type", "OrderFailed", "--since", iso(workload.t1),
                                 "--until", iso(workload.t2))
     assert sorted((e["order_id"], e["reason"]) for e in failed) == sorted(
