@@ -194,6 +194,12 @@ async def agent_ceiling(stack: Stack, run_id: str, n: int, budget_s: float, log_
                 worker.wait()
     count, _, stamps = await _read(s, sink, preloaded, 10 if done >= preloaded else 5)
     span_s = (max(stamps) - min(stamps)) / 1000 if len(stamps) > 1 else 0.0
+    ordered = sorted(stamps)
+    longest_pause_s = max((b - a for a, b in zip(ordered, ordered[1:])), default=0) / 1000
+    per_second = [0] * (int(span_s) + 1)
+    for stamp in ordered:
+        per_second[int((stamp - ordered[0]) / 1000)] += 1
+    full_seconds = sorted(per_second[:-1])  # the last second is partial
     return {
         "app": f"{s.app_id_prefix}-{name}", "source": source, "sink": sink, "partitions": s.topic_partitions,
         "settings": "config.app.create_app (the services' factory): acks=all, producer_max_batch_size="
@@ -205,6 +211,8 @@ async def agent_ceiling(stack: Stack, run_id: str, n: int, budget_s: float, log_
         "preloaded": preloaded, "passed": count, "complete": count >= preloaded,
         "msgs_per_s": round((count - 1) / span_s) if span_s > 0 else None,
         "work_s": round(span_s, 3),
+        "median_second_msgs": full_seconds[len(full_seconds) // 2] if full_seconds else None,
+        "longest_pause_s": round(longest_pause_s, 3),
         "start_to_first_output_s": round(min(stamps) / 1000 - spawned, 2) if stamps else None,
         "worker_cpu_s_while_passing": cpu_s, "worker_peak_rss_mb": peak_rss,
         "cpu_s_per_1000_msgs": round(cpu_s / cpu_msgs * 1000, 3) if cpu_s else None,

@@ -102,12 +102,16 @@ def table(r: dict[str, Any]) -> str:
         b.get("produce_msgs_per_s"))
     row("broker consume, msgs/s", b.get("consume_msgs_per_s"))
     ack = _get(r, "ceilings", "bare_agent_await_ack") or {}
-    row(f"bare Faust agent topic -> topic ({a.get('partitions')} partitions), msgs/s", a.get("msgs_per_s"))
-    row("   the same, awaiting each send's ack (as ServiceApp.emit), msgs/s", ack.get("msgs_per_s"))
+    def agent_rate(x: dict[str, Any]) -> str:
+        return (f"{_fmt(x.get('msgs_per_s'))}  (median second {_fmt(x.get('median_second_msgs'))}, "
+                f"longest pause {_fmt(x.get('longest_pause_s'))} s)") if x else "-"
+
+    row(f"bare Faust agent topic -> topic ({a.get('partitions')} partitions), msgs/s", agent_rate(a))
+    row("   the same, awaiting each send's ack (as ServiceApp.emit), msgs/s", agent_rate(ack))
     batched = _get(r, "ceilings", "bare_agent_batched")
     if batched:
         row("   the same with Faust's default batching (not the services' settings), msgs/s",
-            batched.get("msgs_per_s"))
+            agent_rate(batched))
     row("bare agent CPU s per 1,000 msgs (send / await ack)",
         f"{_fmt(a.get('cpu_s_per_1000_msgs'))} / {_fmt(ack.get('cpu_s_per_1000_msgs'))}")
     po = r.get("per_order") or {}
