@@ -1,4 +1,4 @@
-"""Analysts' commands: replay and study what happened, from the topics.
+"""Analysts' commands: replay and study what happened, from the topics (docs/analysts.md).
 
 They read the topics with a plain consumer that joins no group and commits nothing
 (:mod:`cli.reader`), so a running service never notices them.
@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
+import pymysql
+from aiokafka.errors import KafkaConnectionError
 from faust.cli import AppCommand, argument, option
 
-from cli import replay as replaying
 from cli import rebuild as rebuilding
+from cli import replay as replaying
 from cli import report as reporting
 from cli.app import app, command
+from cli.errors import BadInput
 from cli.reader import TimeRange
 from cli.report_html import format_ms, render_html
 from domain.money import format_inr
@@ -27,10 +32,25 @@ SINCE = option("--since", default=None, metavar="TIME",
 UNTIL = option("--until", default=None, metavar="TIME", help="Before this time (ISO 8601), by occurred_at.")
 
 
+@contextmanager
+def reaching() -> Iterator[None]:
+    """The broker or MySQL out of reach is said in one line too, not with a traceback."""
+    s = app.settings
+    try:
+        yield
+    except KafkaConnectionError as exc:
+        raise BadInput(f"cannot reach the broker at {s.kafka_broker} ({exc})") from None
+    except pymysql.err.OperationalError as exc:
+        raise BadInput(f"cannot reach MySQL at {s.mysql_host}:{s.mysql_port} ({exc.args[-1]})") from None
+    except TimeoutError as exc:
+        raise BadInput(str(exc) or "the broker did not answer in time") from None
+
+
 @command(argument("topics", nargs=-1),
          SINCE, UNTIL,
          option("--type", "types", multiple=True, metavar="TYPE", help="Only events of this type (repeatable)."),
-         option("--order", "orders", multiple=True, metavar="ORDER_ID", help="Only this order's events (repeatable)."),
+         option("--order", "orders", multiple=True, metavar="ORDER_ID",
+                help="Only this order's events (repeatable); they come in time order."),
          option("--format", "fmt", default=None, metavar="jsonl|parquet",
                 help="Output format; default jsonl, or parquet when --output ends in .parquet."),
          option("--output", default=None, metavar="FILE", help="Write to FILE instead of stdout."))
@@ -41,15 +61,17 @@ async def replay(self: AppCommand, topics: tuple[str, ...], since: str | None, u
     filters = replaying.Filters.checked(specs, TimeRange.parse(since, until), types, orders)
     fmt = replaying.output_format(fmt, output)
     by_type: dict[str, int] = {}
-    async with replaying.Replay(app.settings, specs, filters) as run:
-        try:
-            with replaying.open_writer(fmt, output, sys.stdout) as writer:
-                async for item in run.events(replaying.Progress("replay")):
-                    writer.write(item)
-                    by_type[item.event.type] = by_type.get(item.event.type, 0) + 1  # type: ignore[attr-defined]
-        except BrokenPipeError:  # `megatron replay | head`: the reader has what it wanted
-            sys.stderr.close()
-            return
+    with reaching():
+        async with replaying.Replay(app.settings, specs, filters) as run:
+            try:
+                with replaying.open_writer(fmt, output, sys.stdout) as writer:
+                    async for item in run.events(replaying.Progress("replay")):
+                        writer.write(item)
+                        kind = getattr(item.event, "type")
+                        by_type[kind] = by_type.get(kind, 0) + 1
+            except BrokenPipeError:  # `megatron replay | head`: the reader has what it wanted
+                sys.stderr.close()
+                return
     if run.invalid.count:
         print(f"megatron replay: skipped {run.invalid.count} records that do not validate "
               f"(first: {run.invalid.first}); see megatron dlq-list", file=sys.stderr)
@@ -74,9 +96,10 @@ async def report(self: AppCommand, since: str | None, until: str | None, html: s
         raise ValueError(f"--html {html}: no such directory {str(Path(html).absolute().parent)!r}")
     # the funnel follows orders placed in the range to their end, so read on past --until
     filters = replaying.Filters(TimeRange(time_range.since, None))
-    async with replaying.Replay(app.settings, reporting.REPORT_TOPICS, filters) as run:
-        result = reporting.build_report([item.event async for item in run.events(replaying.Progress("report"))],
-                                        time_range)
+    with reaching():
+        async with replaying.Replay(app.settings, reporting.REPORT_TOPICS, filters) as run:
+            events = [item.event async for item in run.events(replaying.Progress("report"))]
+    result = reporting.build_report(events, time_range)
     if html is not None:
         Path(html).write_text(render_html(result), encoding="utf-8")
     if self.json:
@@ -121,7 +144,8 @@ async def mirror_rebuild(self: AppCommand, into: str | None, replace: bool) -> N
     with the live mirror: every row that differs is printed, and the exit code is 1 if any does."""
     if not into:
         raise ValueError("--into PREFIX is required (the rebuilt databases are PREFIX_orders_db, ...)")
-    outcome = await rebuilding.mirror_rebuild(app.settings, into, replace)
+    with reaching():
+        outcome = await rebuilding.mirror_rebuild(app.settings, into, replace)
     if self.json:
         self.say(json.dumps(outcome.as_dict(), default=str))
     else:

@@ -24,6 +24,7 @@ from typing import AsyncIterator, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from cli.errors import BadInput
 from config.kafka import consumer
 from config.settings import Settings
 
@@ -113,8 +114,8 @@ class LogReader:
 
     async def open(self) -> None:
         self._consumer = c = consumer(self.settings)  # no group_id: joins no group, commits nothing
-        await c.start()
         try:
+            await c.start()
             parts = [tp for topic in self.topics for tp in await self._partitions(topic)]
             self.end = await c.end_offsets(parts) if parts else {}
             begin = await c.beginning_offsets(parts) if parts else {}
@@ -138,7 +139,7 @@ class LogReader:
             await c._client.force_metadata_update()  # a consumer with no subscription may not know it yet
             partitions = c.partitions_for_topic(topic)
         if not partitions:
-            raise LookupError(f"no topic {topic!r} on {self.settings.kafka_broker}")
+            raise BadInput(f"no topic {topic!r} on {self.settings.kafka_broker}")
         return [TopicPartition(topic, p) for p in sorted(partitions)]
 
     async def _start_at(self, parts: list[TopicPartition], begin: dict[TopicPartition, int]) -> dict[TopicPartition, int]:

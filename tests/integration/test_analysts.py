@@ -380,3 +380,21 @@ async def test_mirror_rebuild_never_writes_into_the_live_mirror(settings: Settin
     code, out, err = await megatron.run("mirror-rebuild", "--into", live_prefix, "--replace")
     assert code == 2 and out == "" and "live mirror" in err and len(err.strip().splitlines()) == 1
     assert await query(settings, f"SELECT COUNT(*) AS n FROM `{settings.database('orders_db')}`.orders") == before
+
+
+async def test_no_broker_or_no_changelog_is_one_line_too(platform, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    from dev.broker import free_port
+
+    nowhere = Megatron({**platform.env, "KAFKA_BROKER": f"kafka://127.0.0.1:{free_port()}"})
+    code, out, err = await nowhere.run("replay")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines()[-1].startswith("megatron replay: cannot reach the broker at ")
+    other = Megatron({**platform.env, "APP_ID_PREFIX": "no-such-app"})
+    prefix = f"rb{uuid.uuid4().hex[:8]}"
+    code, out, err = await other.run("mirror-rebuild", "--into", prefix)
+    assert code == 2 and out == ""
+    assert err.strip() == "megatron mirror-rebuild: no topic 'no-such-app-orders-orders-changelog' on " \
+                          f"{platform.env['KAFKA_BROKER']}"
+    made = await query(settings, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+                       f"{prefix}%")
+    assert made == [], "the log is read before any database is made"
