@@ -96,10 +96,12 @@ async def report(self: AppCommand, since: str | None, until: str | None, html: s
         raise ValueError(f"--html {html}: no such directory {str(Path(html).absolute().parent)!r}")
     # the funnel follows orders placed in the range to their end, so read on past --until
     filters = replaying.Filters(TimeRange(time_range.since, None))
+    fold = reporting.ReportFold()
     with reaching():
         async with replaying.Replay(app.settings, reporting.REPORT_TOPICS, filters) as run:
-            events = [item.event async for item in run.events(replaying.Progress("report"))]
-    result = reporting.build_report(events, time_range)
+            async for item in run.events(replaying.Progress("report")):
+                fold.add(item.event)
+    result = fold.report(time_range)
     if html is not None:
         Path(html).write_text(render_html(result), encoding="utf-8")
     if self.json:

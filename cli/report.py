@@ -28,7 +28,7 @@ from streams.events import (
 )
 from streams.topics import INVENTORY_EVENTS, ORDER_EVENTS, PAYMENT_EVENTS, TopicSpec
 
-__all__ = ["REPORT_TOPICS", "STEPS", "percentile", "Minute", "Report", "build_report"]
+__all__ = ["REPORT_TOPICS", "STEPS", "percentile", "Minute", "Report", "ReportFold", "build_report"]
 
 #: The topics a report reads.
 REPORT_TOPICS: list[TopicSpec] = [ORDER_EVENTS, INVENTORY_EVENTS, PAYMENT_EVENTS]
@@ -105,11 +105,14 @@ def _minute(at: datetime) -> datetime:
     return at.replace(second=0, microsecond=0)
 
 
-def build_report(events: Iterable[Message], time_range: TimeRange) -> Report:
-    """Fold the events of :data:`REPORT_TOPICS` (in any order) into the report of ``time_range``."""
-    orders: dict[str, _Order] = {}
-    for e in events:
-        o = orders.setdefault(e.order_id, _Order())
+class ReportFold:
+    """Folds events one at a time (memory grows with orders, not events): ``add`` each, then ``report``."""
+
+    def __init__(self) -> None:
+        self.orders: dict[str, _Order] = {}
+
+    def add(self, e: Message) -> None:
+        o = self.orders.setdefault(e.order_id, _Order())
         if isinstance(e, OrderPlaced):
             o.placed_at = min(o.placed_at or e.occurred_at, e.occurred_at)
         elif isinstance(e, InventoryReserved):
@@ -122,32 +125,39 @@ def build_report(events: Iterable[Message], time_range: TimeRange) -> Report:
         elif isinstance(e, OrderFailed) and o.failed is None:
             o.failed = e.reason.value
 
-    report = Report(time_range)
-    cohort = [o for o in orders.values() if o.placed_at is not None and o.placed_at in time_range]
-    report.funnel = {
-        "placed": len(cohort),
-        "reserved": sum(o.reserved for o in cohort),
-        "paid": sum(o.paid for o in cohort),
-        "confirmed": sum(o.confirmed_at is not None for o in cohort),
-    }
-    report.failed = sum(o.failed is not None and o.confirmed_at is None for o in cohort)
-    report.in_progress = sum(o.failed is None and o.confirmed_at is None for o in cohort)
-    failures: dict[str, int] = {}
-    for o in cohort:
-        if o.failed is not None and o.confirmed_at is None:
-            failures[o.failed] = failures.get(o.failed, 0) + 1
-    report.failures = dict(sorted(failures.items(), key=lambda kv: (-kv[1], kv[0])))
-    report.latencies_ms = sorted((o.confirmed_at - o.placed_at) / timedelta(milliseconds=1)
-                                 for o in cohort if o.confirmed_at is not None and o.placed_at is not None)
+    def report(self, time_range: TimeRange) -> Report:
+        report = Report(time_range)
+        cohort = [o for o in self.orders.values() if o.placed_at is not None and o.placed_at in time_range]
+        report.funnel = {
+            "placed": len(cohort),
+            "reserved": sum(o.reserved for o in cohort),
+            "paid": sum(o.paid for o in cohort),
+            "confirmed": sum(o.confirmed_at is not None for o in cohort),
+        }
+        failed = [o.failed for o in cohort if o.failed is not None and o.confirmed_at is None]
+        report.failed = len(failed)
+        report.in_progress = sum(o.failed is None and o.confirmed_at is None for o in cohort)
+        counts: dict[str, int] = {}
+        for reason in failed:
+            counts[reason] = counts.get(reason, 0) + 1
+        report.failures = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        report.latencies_ms = sorted((o.confirmed_at - o.placed_at) / timedelta(milliseconds=1)
+                                     for o in cohort if o.confirmed_at is not None and o.placed_at is not None)
+        minutes: dict[datetime, Minute] = {}
+        for o in self.orders.values():
+            if o.placed_at is not None and o.placed_at in time_range:
+                minutes.setdefault(_minute(o.placed_at), Minute(_minute(o.placed_at))).placed += 1
+            if o.confirmed_at is not None and o.confirmed_at in time_range:
+                m = minutes.setdefault(_minute(o.confirmed_at), Minute(_minute(o.confirmed_at)))
+                m.confirmed += 1
+                m.revenue_paise += o.confirmed_paise
+        report.minutes = [minutes[k] for k in sorted(minutes)]
+        return report
 
-    minutes: dict[datetime, Minute] = {}
-    for o in orders.values():
-        if o.placed_at is not None and o.placed_at in time_range:
-            m = minutes.setdefault(_minute(o.placed_at), Minute(_minute(o.placed_at)))
-            m.placed += 1
-        if o.confirmed_at is not None and o.confirmed_at in time_range:
-            m = minutes.setdefault(_minute(o.confirmed_at), Minute(_minute(o.confirmed_at)))
-            m.confirmed += 1
-            m.revenue_paise += o.confirmed_paise
-    report.minutes = [minutes[k] for k in sorted(minutes)]
-    return report
+
+def build_report(events: Iterable[Message], time_range: TimeRange) -> Report:
+    """Fold the events of :data:`REPORT_TOPICS` (in any order) into the report of ``time_range``."""
+    fold = ReportFold()
+    for event in events:
+        fold.add(event)
+    return fold.report(time_range)
