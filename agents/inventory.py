@@ -27,8 +27,7 @@ LINE_COMMAND = {OrderPlaced: ReserveStock, OrderConfirmed: CommitStock, OrderFai
 async def split(stream):  # type: ignore[no-untyped-def]
     """For each order event, send one stock command per line to the SKU's partition."""
     async for event in app.each(stream):
-        for command in line_commands(event):
-            await app.emit(STOCK_COMMANDS, command)
+        await app.emit(STOCK_COMMANDS, *line_commands(event))
 
 
 def line_commands(event: Message) -> list[Message]:
@@ -65,8 +64,7 @@ async def collect(stream):  # type: ignore[no-untyped-def]
     """For each per-SKU answer: fold it into the order's reservation, announce the outcome once."""
     async for result in app.each(stream):
         state, events = fold_result(reservations.get(result.order_id), result)
-        for event in events:
-            await app.emit(INVENTORY_EVENTS, event)
+        await app.emit(INVENTORY_EVENTS, *events)
         reservations.put(result.order_id, state)
 
 

@@ -42,8 +42,7 @@ async def handle(msg: Message) -> None:
     after = evolve(before, msg, utcnow())
     if after is None or after is before:
         return  # a repeat or a late event: nothing changes, nothing is sent again
-    for event in decide(before, after):  # sent before the store: a crash re-sends, never loses
-        await app.emit(ORDER_EVENTS, event)
+    await app.emit(ORDER_EVENTS, *decide(before, after))  # before the store: a crash re-sends, never loses
     if after.is_final:
         await notify(after)
     orders.put(after.order_id, after)

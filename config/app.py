@@ -15,6 +15,7 @@ RocksDB model tables with the MySQL mirror, metrics and readiness.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, AsyncIterator, TypeVar
@@ -64,12 +65,13 @@ class ServiceApp(faust.App):
         """One channel over several catalog topics (same key, same partition count)."""
         return self.topic(*(s.name for s in specs), schema=SCHEMA, partitions=self.settings.topic_partitions)
 
-    async def emit(self, spec: TopicSpec, event: Message) -> None:
-        """Send ``event`` keyed by its catalog key, and wait for the broker's ack."""
-        key = str(getattr(event, spec.key))
-        fut = await self.catalog_topic(spec).send(key=key, value=event)
-        await fut
-        self.metrics.events_out(spec.name, getattr(event, "type", "")).inc()
+    async def emit(self, spec: TopicSpec, *events: Message) -> None:
+        """Send ``events`` keyed by their catalog key, all at once, and wait for the broker's acks."""
+        topic = self.catalog_topic(spec)
+        acks = [await topic.send(key=str(getattr(e, spec.key)), value=e) for e in events]
+        await asyncio.gather(*acks)
+        for event in events:
+            self.metrics.events_out(spec.name, getattr(event, "type", "")).inc()
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         """Park a record that did not validate on ``<topic>.dlq``; the agent goes on."""

@@ -26,8 +26,8 @@ def inventory(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
 
     sent: list[tuple[str, Any]] = []
 
-    async def record(spec: Any, event: Any) -> None:
-        sent.append((spec.name, event))
+    async def record(spec: Any, *events: Any) -> None:
+        sent.extend((spec.name, event) for event in events)
 
     with mock.patch.object(inventory.app, "emit", record):
         yield inventory, sent
