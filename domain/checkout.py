@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from streams.commands import PlaceOrder
-from streams.events import Contact, Line, Payment
+from streams.events import Contact, Line, Payment, default_contact
 
 __all__ = ["VPA_PATTERN", "CheckoutPayment", "CheckoutContact", "CheckoutBody", "order_id_for", "place_order"]
 
@@ -52,5 +52,5 @@ def place_order(order_id: str, body: CheckoutBody, lines: list[Line]) -> PlaceOr
         order_id=order_id, user_id=body.user_id, items=tuple(lines),
         total_paise=sum(l.line_total_paise for l in lines),
         payment=Payment(method="UPI", vpa=body.payment.vpa),
-        contact=Contact(email=contact.email or f"{body.user_id}@customers.megatron.store", phone=contact.phone),
+        contact=Contact(email=contact.email or default_contact(body.user_id).email, phone=contact.phone),
     )

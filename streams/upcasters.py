@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from streams.events import default_contact
+
 __all__ = ["Upcaster", "UPCASTERS", "upcaster", "upcast", "version_of"]
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -66,7 +68,7 @@ def upcast(raw: Any) -> Any:
 @upcaster("OrderPlaced", 0)
 def _order_placed_contact(raw: dict[str, Any]) -> dict[str, Any]:
     if "contact" not in raw:
-        raw["contact"] = {"email": f"{raw.get('user_id')}@customers.megatron.store", "phone": None}
+        raw["contact"] = default_contact(str(raw.get("user_id"))).model_dump()
     return raw
 
 
