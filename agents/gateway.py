@@ -2,6 +2,7 @@
 
 It reads carts from the cart service and creates orders through the order service
 over REST, as the flow says; everything after that is events between the others.
+The confirmation page's live status is the order service's event stream, relayed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any
 
 from config.app import create_app
 from web.clients import ServiceClient
-from web.gateway import register_gateway_views
+from web.gateway import product_list, register_gateway_views
+from web.pages import register_page_views
 
 app = create_app("gateway")
 DEPENDENCIES = ("cart", "orders", "inventory")
@@ -33,3 +35,4 @@ async def health_check() -> dict[str, Any]:
 
 app.health_check = health_check  # type: ignore[attr-defined]
 register_gateway_views(app)
+register_page_views(app, products=lambda: product_list(app))

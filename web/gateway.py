@@ -1,4 +1,8 @@
-"""The API gateway's views: the shoppers' HTTP API of DESIGN.md, in front of the services."""
+"""The API gateway's views: the shoppers' HTTP API of DESIGN.md, in front of the services.
+
+The shoppers' pages are in :mod:`web.pages`; ``GET /checkout`` is here because it
+shares its path with the checkout API.
+"""
 
 from __future__ import annotations
 
@@ -13,24 +17,30 @@ from domain.checkout import CheckoutBody, order_id_for, place_order
 from web.base import ApiView
 from web.clients import ServiceClient
 from web.errors import BadRequest, EmptyCart
+from web.pages import SECURITY_HEADERS, checkout_page
 
 if TYPE_CHECKING:
     from config.app import ServiceApp
 
-__all__ = ["register_gateway_views"]
+__all__ = ["register_gateway_views", "product_list"]
+
+
+async def product_list(app: "ServiceApp") -> list[dict[str, Any]]:
+    """The catalog with what is available of each product now (``GET /products``)."""
+    inventory = ServiceClient(app, "inventory")
+    stock = await asyncio.gather(*(inventory.get(f"/stock/{p.sku}") for p in PRODUCTS))
+    return [{"sku": p.sku, "name": p.name, "price_paise": p.price_paise, "available": s["available"]}
+            for p, s in zip(PRODUCTS, stock)]
 
 
 def register_gateway_views(app: "ServiceApp") -> None:
     cart = ServiceClient(app, "cart")
     orders = ServiceClient(app, "orders")
-    inventory = ServiceClient(app, "inventory")
 
     @app.page("/products")
     class Products(ApiView):
         async def get(self, request: Request, **kwargs: Any) -> Response:
-            stock = await asyncio.gather(*(inventory.get(f"/stock/{p.sku}") for p in PRODUCTS))
-            return self.json([{"sku": p.sku, "name": p.name, "price_paise": p.price_paise,
-                               "available": s["available"]} for p, s in zip(PRODUCTS, stock)])
+            return self.json(await product_list(app))
 
     @app.page("/cart/{user_id}")
     class Cart(ApiView):
@@ -53,6 +63,10 @@ def register_gateway_views(app: "ServiceApp") -> None:
 
     @app.page("/checkout")
     class Checkout(ApiView):
+        async def get(self, request: Request, **kwargs: Any) -> Response:
+            """The checkout page (HTML); the browser fills in the cart."""
+            return self.html(checkout_page(app.settings), headers=dict(SECURITY_HEADERS))
+
         async def post(self, request: Request, **kwargs: Any) -> Response:
             key = request.headers.get("Idempotency-Key", "").strip()
             if not 1 <= len(key) <= 128:
@@ -69,6 +83,8 @@ def register_gateway_views(app: "ServiceApp") -> None:
                 raise EmptyCart("the cart is empty: add a product before checking out",
                                 {"user_id": body.user_id})
             placed = await orders.post("/orders", place_order(order_id, body, lines).model_dump(mode="json"))
+            app.event_log.info("checkout", extra={"fields": {"service": "gateway", "order_id": order_id,
+                                                             "user_id": body.user_id, "lines": len(lines)}})
             return self.json(placed, status=202)
 
     @app.page("/orders/{order_id}")
