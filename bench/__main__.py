@@ -34,6 +34,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--step-seconds", type=float, help="length of each ramp step (full: 10)")
     ap.add_argument("--rates", help="ramp rates, comma-separated checkouts/s (full: 2,3,4,6,...,113)")
     ap.add_argument("--skip-ceilings", action="store_true", help="skip the broker and bare-agent ceilings")
+    ap.add_argument("--profile", action="store_true",
+                    help="sample every worker with py-spy during the latency phase (pip install py-spy); "
+                         "raw stacks under OUTPUT/profiles/, the top functions in the table")
     return ap.parse_args(argv)
 
 
@@ -54,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def go(stack: Stack) -> dict:
         return asyncio.run(measure(stack, profile, log, skip_ceilings=args.skip_ceilings,
-                                   log_dir=args.output / "logs"))
+                                   log_dir=args.output / "logs",
+                                   profile_dir=args.output / "profiles" if args.profile else None))
 
     if args.gateway:
         with tempfile.TemporaryDirectory(prefix="megatron-bench-") as tmp:

@@ -207,6 +207,7 @@ async def agent_ceiling(stack: Stack, run_id: str, n: int, budget_s: float, log_
                     f"{s.kafka_fetch_max_wait_ms} ms, concurrency 1"
                     + (" -- NOT the services' settings: Faust's default batching, for comparison" if batched else ""),
         "send": "each send's ack awaited, as ServiceApp.emit does" if await_ack
+                else "Faust's send with Faust's default batching" if batched
                 else "Faust's send: handed to the producer, ack not awaited",
         "preloaded": preloaded, "passed": count, "complete": count >= preloaded,
         "msgs_per_s": round((count - 1) / span_s) if span_s > 0 else None,

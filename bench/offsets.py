@@ -86,14 +86,16 @@ def _readers(settings: Settings) -> dict[str, set[str]]:
     return out
 
 
-async def settle(settings: Settings, before: Snapshot, quiet_s: float = 3.0, timeout: float = 30.0
-                 ) -> tuple[Snapshot, bool]:
+async def settle(settings: Settings, before: Snapshot, quiet_s: float = 3.0, timeout: float = 30.0,
+                 every_reader: bool = False) -> tuple[Snapshot, bool]:
     """Wait (bounded) until nothing more is written and every group has committed what it read.
 
     Done when the end offsets stayed the same for ``quiet_s`` (longer than Faust's commit
     interval, 2.8 s) and every partition that a group reads (by the catalog, or because its
     committed offset moved) is committed up to its end. Returns the last snapshot and whether
     it settled in time; the counts come from the offsets either way, never from the catalog.
+    With ``every_reader`` every topic a group reads is checked, not only those written since
+    ``before`` (to wait out a backlog written earlier).
     """
     readers = _readers(settings)
     deadline = time.monotonic() + timeout
@@ -103,7 +105,8 @@ async def settle(settings: Settings, before: Snapshot, quiet_s: float = 3.0, tim
         ends = await end_offsets(settings)
         if ends != last_ends:
             last_ends, quiet_since = ends, time.monotonic()
-        changed = sorted({tp.topic for tp, end in ends.items() if end != before.ends.get(tp, 0)})
+        changed = sorted({tp.topic for tp, end in ends.items() if end != before.ends.get(tp, 0)}
+                         | ({t for topics in readers.values() for t in topics} if every_reader else set()))
         committed = await _committed(settings, changed)
         caught_up = all(
             offset == ends.get(tp, offset)

@@ -7,11 +7,12 @@ listen on (``/proc/net/tcp`` inode -> ``/proc/<pid>/fd``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
 
-__all__ = ["cpu_seconds", "memory_mb", "listening_pids", "CpuMeter"]
+__all__ = ["cpu_seconds", "memory_mb", "listening_pids", "CpuMeter", "CpuSampler", "machine_busy_seconds"]
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PROC = Path("/proc")
@@ -101,3 +102,51 @@ class CpuMeter:
         a, b = self.marks[start], self.marks[end]
         return {name: None if a[name] is None or b[name] is None else round(b[name] - a[name], 2)  # type: ignore[operator]
                 for name in self.pids}
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores; idle and iowait excluded)."""
+    fields = [int(x) for x in (PROC / "stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    steal_guest = sum(fields[7:]) if len(fields) > 7 else 0  # steal, guest, guest_nice: not this machine's work
+    return (sum(fields) - idle - steal_guest) / CLOCK_TICKS
+
+
+class CpuSampler:
+    """Cores in use each second: the whole machine, the platform's processes, and the bench itself.
+
+    What is left (machine - platform - bench) is other work on the same machine: on a shared
+    machine it explains latency spikes that are not the platform's own."""
+
+    def __init__(self, pids: dict[str, int], interval: float = 1.0) -> None:
+        self.pids = dict(pids)
+        self.interval = interval
+        self.samples: list[dict[str, float]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def _read(self) -> tuple[float, float, float, float]:
+        platform = sum(cpu_seconds(pid) or 0.0 for pid in self.pids.values())
+        return time.time(), machine_busy_seconds(), platform, cpu_seconds(os.getpid()) or 0.0
+
+    async def _run(self) -> None:
+        last = self._read()
+        while True:
+            await asyncio.sleep(self.interval)
+            now = self._read()
+            span = now[0] - last[0]
+            if span > 0:
+                self.samples.append({"t": now[0], "machine_cores": round((now[1] - last[1]) / span, 3),
+                                     "platform_cores": round((now[2] - last[2]) / span, 3),
+                                     "bench_cores": round((now[3] - last[3]) / span, 3)})
+            last = now
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass

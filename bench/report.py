@@ -163,6 +163,19 @@ def table(r: dict[str, Any]) -> str:
         f"{_fmt(c.get('net_cpu_s_per_1000_confirmed_latency'))} / "
         f"{_fmt(c.get('net_cpu_s_per_1000_confirmed_whole_load'))}")
     row("the bench itself (generator, watchers): CPU s", c.get("bench_cpu_s"))
+    other = c.get("other_load_cores") or {}
+    if other.get("n"):
+        row("other work on the machine during the load, cores p50 / p95 / max",
+            f"{_fmt(other.get('p50'))} / {_fmt(other.get('p95'))} / {_fmt(other.get('max'))}")
+    prof = lat.get("profile") or {}
+    if prof:
+        section("where the time goes: py-spy in the latency phase, share of each worker's busy samples by area")
+        for name, p in prof.items():
+            if "error" in p:
+                row(f"   {name}", f"no profile: {p['error']}")
+                continue
+            top = ", ".join(f"{a['area']} {a['share']:.0%}" for a in p["areas"][:5])
+            row(f"   {name} ({p['busy_samples']} busy samples)", top)
     rt = r.get("ratios") or {}
     section("ratios")
     row(rt.get("pipeline_vs_bare_agent_formula", ""), None if rt.get("pipeline_vs_bare_agent") is None
@@ -189,7 +202,8 @@ def chart(r: dict[str, Any], path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
+    fig, (top, bottom, cpu) = plt.subplots(3, 1, figsize=(11, 9), sharex=True,
+                                           gridspec_kw={"height_ratios": [3, 3, 2]})
     t = tl["t_s"]
     top.step(t, tl["confirmed_per_s"], where="post", label="CONFIRMED/s", color="tab:green", linewidth=2)
     top.step(t, tl["offered_per_s"], where="post", label="offered checkouts/s", color="black", linestyle="--",
@@ -212,10 +226,22 @@ def chart(r: dict[str, Any], path: Path) -> Path | None:
     bottom.axhline(50, color="tab:orange", linestyle=":", linewidth=1, label="target 50 ms")
     bottom.set_yscale("log")
     bottom.set_ylabel("ms (per second, log)")
-    bottom.set_xlabel("seconds since the load began")
     bottom.legend(loc="upper right", fontsize="small")
+    if tl.get("platform_cores"):
+        def cores(key: str) -> list[float]:
+            return [x or 0.0 for x in tl[key]]
+
+        cpu.stackplot(t, cores("platform_cores"), cores("bench_cores"), cores("other_cores"), step="post",
+                      labels=["platform", "bench (load generator)", "other work on the machine"],
+                      colors=["tab:green", "tab:gray", "tab:red"], alpha=0.6)
+        nproc = (r.get("machine") or {}).get("nproc")
+        if nproc:
+            cpu.axhline(nproc, color="black", linewidth=1, linestyle=":")
+        cpu.set_ylabel("CPU cores in use")
+        cpu.legend(loc="upper right", fontsize="small")
+    cpu.set_xlabel("seconds since the load began")
     for i, ph in enumerate(tl.get("phases", [])):
-        for ax in (top, bottom):
+        for ax in (top, bottom, cpu):
             ax.axvspan(ph["start_s"], ph["end_s"], color="tab:blue" if ph["name"] == "latency" else "0.5",
                        alpha=0.06 if i % 2 else 0.12)
         top.annotate(ph["name"], (ph["start_s"], 0.02), xycoords=("data", "axes fraction"),

@@ -23,11 +23,13 @@ import aiohttp
 from bench.ceilings import agent_ceiling, broker_ceiling, delete_topics
 from bench.load import OrderWatch, Phase, Shoppers, read_histories
 from bench.mirror import MirrorWatch, histogram_delta, scrape_mirror_lag
+from bench.profile import Profiler, py_spy
 from bench.offsets import Snapshot, per_order, settle, snapshot
-from bench.procstat import CpuMeter, cpu_seconds, memory_mb
+from bench.procstat import CpuMeter, CpuSampler, cpu_seconds, memory_mb
 from bench.stack import Stack
 from bench.stats import histogram_quantiles, summary
 from config.kafka import send_messages
+from config.settings import SERVICES
 from domain.catalog import PRODUCTS
 from streams.commands import SetStock
 from streams.topics import STOCK_COMMANDS
@@ -82,6 +84,7 @@ class Run:
     mirror: MirrorWatch
     shoppers: Shoppers
     phases: list[Phase] = field(default_factory=list)
+    profiler: Profiler | None = None
 
 
 def machine() -> dict[str, Any]:
@@ -232,9 +235,13 @@ async def latency_phase(run: Run, rate: float) -> tuple[dict[str, Any], Phase]:
     p = run.profile
     s = run.stack.settings
     hist_before = await scrape_mirror_lag(s, run.http)
+    if run.profiler is not None:
+        run.profiler.start(p.latency_s)
     phase = await run.shoppers.phase("latency", rate, p.latency_s)
     run.phases.append(phase)
     figures = await _finish(run, phase)
+    if run.profiler is not None:
+        figures["profile"] = await run.profiler.finish()
     await run.mirror.wait_empty(10.0)
     hist_after = await scrape_mirror_lag(s, run.http)
     for v in phase.orders:
@@ -284,8 +291,8 @@ def cost(meter: CpuMeter, pids: dict[str, int], confirmed: dict[str, int]) -> di
     return out
 
 
-def timeline(phases: list[Phase]) -> dict[str, Any]:
-    """Per second since the load began: offered, confirmed, latency and errors; phases as spans."""
+def timeline(phases: list[Phase], cpu: list[dict[str, float]]) -> dict[str, Any]:
+    """Per second since the load began: offered, confirmed, latency, errors and cores in use; phases as spans."""
     if not phases:
         return {}
     t0 = phases[0].started
@@ -308,7 +315,16 @@ def timeline(phases: list[Phase]) -> dict[str, Any]:
                 p2c[j].append(v.placed_to_confirmed_ms)
         if v.checkout_ms is not None and v.checkout_started is not None and 0 <= int(v.checkout_started - t0) < n:
             chk[int(v.checkout_started - t0)].append(v.checkout_ms)
+    cores: dict[str, list[float | None]] = {k: [None] * n for k in ("platform_cores", "bench_cores", "other_cores")}
+    for sample in cpu:
+        i = int(sample["t"] - t0)
+        if 0 <= i < n:
+            cores["platform_cores"][i] = sample["platform_cores"]
+            cores["bench_cores"][i] = sample["bench_cores"]
+            cores["other_cores"][i] = round(max(0.0, sample["machine_cores"] - sample["platform_cores"]
+                                                - sample["bench_cores"]), 3)
     return {
+        **cores,
         "t_s": list(range(n)), "offered_per_s": offered, "confirmed_per_s": confirmed, "errors": errors,
         "placed_to_confirmed_p50_ms": [summary(x)["p50"] for x in p2c],
         "placed_to_confirmed_p99_ms": [summary(x)["p99"] for x in p2c],
@@ -319,7 +335,7 @@ def timeline(phases: list[Phase]) -> dict[str, Any]:
 
 
 async def measure(stack: Stack, profile: Profile, log: Log, *, skip_ceilings: bool = False,
-                  log_dir: Path | None = None) -> dict[str, Any]:
+                  log_dir: Path | None = None, profile_dir: Path | None = None) -> dict[str, Any]:
     """Every phase of the benchmark against ``stack``; the figures as one dict."""
     run_id = uuid.uuid4().hex[:8]
     s = stack.settings
@@ -359,12 +375,22 @@ async def measure(stack: Stack, profile: Profile, log: Log, *, skip_ceilings: bo
         mirror = MirrorWatch(s)
         watch.listeners.append(mirror.expect)
         run = Run(stack, profile, run_id, log, http, watch, mirror, Shoppers(s, http, run_id))
+        if profile_dir is not None:
+            if py_spy() is None:
+                result["bench"]["notes"].append("--profile: py-spy is not installed (pip install py-spy)")
+            else:
+                workers = {n: pid for n, pid in stack.pids.items() if n in SERVICES}
+                run.profiler = Profiler(workers, profile_dir / run_id)
+                result["bench"]["notes"].append(
+                    "profiled run: py-spy sampled every worker during the latency phase (its CPU is on the "
+                    "same machine, so these timings are a little worse than a plain run's)")
         stock_before = await _stock(run)
         start = await snapshot(s)
         await set_stock(run, {p.sku: BENCH_STOCK for p in PRODUCTS})
         await watch.start()
         await mirror.start()
         meter = CpuMeter(stack.pids)
+        sampler = CpuSampler(stack.pids)
         try:
             log(f"   idle baseline: {profile.idle_s:g} s without load")
             meter.mark("idle-start")
@@ -372,6 +398,7 @@ async def measure(stack: Stack, profile: Profile, log: Log, *, skip_ceilings: bo
             meter.mark("idle-end")
             log(f"2. messages per order ({profile.per_order_orders} orders at {profile.per_order_rate:g}/s)")
             meter.mark("load-start")
+            sampler.start()
             result["per_order"] = await per_order_phase(run, start)
             po = result["per_order"]
             log(f"  written {po['written_per_order']} / consumed {po['consumed_per_order']} per confirmed order "
@@ -385,6 +412,10 @@ async def measure(stack: Stack, profile: Profile, log: Log, *, skip_ceilings: bo
             log(f"  sustained: {capacity:g} confirmed/s ({result['capacity']['limited_by']})")
 
             rate = round(capacity / 2, 2) if capacity else profile.ramp_rates[0] / 2
+            quiet_from = time.monotonic()
+            _, quiet = await settle(s, await snapshot(s), quiet_s=2.0, timeout=60.0, every_reader=True)
+            log(f"   the platform is {'quiet' if quiet else 'NOT quiet'} after the ramp "
+                f"({time.monotonic() - quiet_from:.0f} s: every group caught up, nothing written)")
             log(f"4. latency at half capacity: {rate:g} checkouts/s for {profile.latency_s:g} s, open loop")
             meter.mark("latency-start")
             latency, latency_phase_ = await latency_phase(run, rate)
@@ -400,8 +431,12 @@ async def measure(stack: Stack, profile: Profile, log: Log, *, skip_ceilings: bo
             result["cost"] = cost(meter, stack.pids, confirmed)
             result["cost"]["bench_cpu_s"] = round((cpu_seconds(os.getpid()) or 0.0) - bench_cpu_start, 2)
             result["cost"]["bench_peak_rss_mb"] = memory_mb(os.getpid())["peak_rss_mb"]
-            result["timeline"] = timeline(run.phases)
+            await sampler.stop()
+            result["timeline"] = timeline(run.phases, sampler.samples)
+            other = [x for x in result["timeline"]["other_cores"] if x is not None]
+            result["cost"]["other_load_cores"] = summary(other, 2)
         finally:
+            await sampler.stop()
             await watch.stop()
             await mirror.stop()
             if not stack.started_here:  # leave a running platform's stock as it was
