@@ -15,7 +15,7 @@ from dev.broker import free_port
 from dev.invariants import violations
 from dev.platform import Platform
 from tests.helpers import Megatron, Shopper, eventually, read_topic
-from tests.integration.test_failures import assert_invariants, settled_stock
+from tests.integration.test_failures import assert_invariants, set_stock, settled_stock
 
 pytestmark = pytest.mark.integration
 
@@ -153,7 +153,8 @@ async def test_one_order_can_be_followed_through_all_six_logs(http: aiohttp.Clie
 
 async def test_a_second_order_worker_joins_and_leaves_under_load(
         platform: Platform, http: aiohttp.ClientSession, settings: Settings) -> None:
-    before = await settled_stock(settings, http, "REDMI-13C")
+    await settled_stock(settings, http, "REDMI-13C")
+    before = await set_stock(settings, http, "REDMI-13C", 500)  # enough that none fails out of stock
     done: list[str] = []
     stop = asyncio.Event()
 
