@@ -139,6 +139,8 @@ def table(r: dict[str, Any]) -> str:
     row("checkout call (POST /checkout)", _dist(lat.get("checkout_ms")))
     row("cart line call (PUT /cart/..)", _dist(lat.get("cart_put_ms")))
     row("placed -> CONFIRMED (order history)", _dist(lat.get("placed_to_confirmed_ms")))
+    for split, d in (lat.get("history_split_ms") or {}).items():
+        row(f"   {split}", _dist(d))
     row("checkout request -> CONFIRMED", _dist(lat.get("checkout_request_to_confirmed_ms")))
     row("mirror lag, orders_db.orders seen from outside", _dist(lat.get("mirror_lag_ms")))
     row("mirror lag, workers' histogram", _dist(lat.get("mirror_lag_workers_ms")))
@@ -146,6 +148,11 @@ def table(r: dict[str, Any]) -> str:
     row("errors", sum(errors.values()) if lat else None)
     for kind, n in errors.items():
         row(f"   {kind}", n)
+    steps = lat.get("journey") or []
+    if steps:
+        row("an order's journey (record timestamps): step", "p50 / p99 ms since its first record  (hop p50)")
+        for st in steps:
+            row(f"   {st['step']}", f"{_fmt(st['p50_ms'])} / {_fmt(st['p99_ms'])}  (+{_fmt(st['hop_p50_ms'])})")
     gen = lat.get("generator") or {}
     row("generator lag behind schedule", _dist(gen.get("start_lag_ms"))
         + ("" if gen.get("kept_up", True) else "  (FELL BEHIND)"))

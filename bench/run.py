@@ -23,6 +23,7 @@ import aiohttp
 from bench.ceilings import agent_ceiling, broker_ceiling, delete_topics
 from bench.load import OrderWatch, Phase, Shoppers, read_histories
 from bench.mirror import MirrorWatch, histogram_delta, scrape_mirror_lag
+from bench.hops import catalog_ends, journey
 from bench.profile import Profiler, py_spy
 from bench.offsets import Snapshot, per_order, settle, snapshot
 from bench.procstat import CpuMeter, CpuSampler, cpu_seconds, memory_mb
@@ -235,6 +236,7 @@ async def latency_phase(run: Run, rate: float) -> tuple[dict[str, Any], Phase]:
     p = run.profile
     s = run.stack.settings
     hist_before = await scrape_mirror_lag(s, run.http)
+    ends_before = await catalog_ends(s)
     if run.profiler is not None:
         run.profiler.start(p.latency_s)
     phase = await run.shoppers.phase("latency", rate, p.latency_s)
@@ -244,6 +246,20 @@ async def latency_phase(run: Run, rate: float) -> tuple[dict[str, Any], Phase]:
         figures["profile"] = await run.profiler.finish()
     await run.mirror.wait_empty(10.0)
     hist_after = await scrape_mirror_lag(s, run.http)
+    confirmed_ids = {v.order_id for v in phase.orders if v.status == "CONFIRMED" and v.order_id}
+    figures["journey"] = await journey(s, ends_before, await catalog_ends(s),
+                                       {v.order_id for v in phase.orders if v.order_id}, confirmed_ids)
+    figures["journey_method"] = ("per confirmed order, each catalog record's producer timestamp (the last one of a "
+                                 "step with one record per line) minus the order's first record's; p50 and p99 "
+                                 "over orders, steps ordered by p50; hop = difference of p50s")
+    figures["history_split_ms"] = {
+        "CREATED -> INVENTORY_RESERVED": summary(
+            (v.history["INVENTORY_RESERVED"] - v.history["CREATED"]) * 1000 for v in phase.orders
+            if "INVENTORY_RESERVED" in v.history and "CREATED" in v.history),
+        "INVENTORY_RESERVED -> CONFIRMED": summary(
+            (v.history["CONFIRMED"] - v.history["INVENTORY_RESERVED"]) * 1000 for v in phase.orders
+            if "INVENTORY_RESERVED" in v.history and "CONFIRMED" in v.history),
+    }
     for v in phase.orders:
         v.mirrored = run.mirror.seen.get(v.order_id or "")
     finals = [v for v in phase.orders if v.final_at is not None]

@@ -35,6 +35,8 @@ FIGURES = [
     ("latency", "confirmed"),
     ("latency", "checkout_ms", "p99"),
     ("latency", "placed_to_confirmed_ms", "p99"),
+    ("latency", "history_split_ms"),
+    ("latency", "journey"),
     ("latency", "mirror_lag_ms", "p99"),
     ("latency", "mirror_lag_workers_ms", "p99"),
     ("latency", "errors"),
