@@ -74,14 +74,17 @@ def register_gateway_views(app: "ServiceApp") -> None:
                                  {"header": "Idempotency-Key"})
             body = await self.body(request, CheckoutBody)
             order_id = order_id_for(body.user_id, key)
-            status, existing = await orders.request("GET", f"/orders/{order_id}?wait=0")
-            if status == 200:  # the same key again: the same order
-                return self.json({"order_id": order_id, "status": existing["status"]}, status=202)
             current = await cart.get(f"/cart/{body.user_id}")
             lines = price_cart({i["sku"]: i["quantity"] for i in current["items"]})
             if not lines:
+                # the same key after the order emptied the cart: the same order, not an error
+                status, existing = await orders.request("GET", f"/orders/{order_id}?wait=0")
+                if status == 200:
+                    return self.json({"order_id": order_id, "status": existing["status"]}, status=202)
                 raise EmptyCart("the cart is empty: add a product before checking out",
                                 {"user_id": body.user_id})
+            # a repeated key with lines still in the cart places the same order id again: the
+            # order's owner keeps the first and ignores the repeat, so one key is one order
             placed = await orders.post("/orders", place_order(order_id, body, lines).model_dump(mode="json"))
             app.event_log.info("checkout", extra={"fields": {"service": "gateway", "order_id": order_id,
                                                              "user_id": body.user_id, "lines": len(lines)}})
