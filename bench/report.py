@@ -193,7 +193,8 @@ def table(r: dict[str, Any]) -> str:
         else f"{rt['writes_vs_broker']:.1%}")
     section("targets")
     for t in r.get("targets") or []:
-        verdict = {True: "met", False: "NOT MET", None: "review"}[t["met"]]
+        verdict = {True: "met", False: "NOT MET", None: "review"}[t["met"]] if t["value"] is not None \
+            else "not measured"
         row(t["target"], f"{_fmt(t['value'])}  -> {verdict}")
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" if value else name for name, value in rows)
