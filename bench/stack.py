@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from contextlib import contextmanager
@@ -21,10 +20,9 @@ from yarl import URL
 
 from bench.procstat import listening_pids
 from config.settings import SERVICES, Settings
-from dev.broker import free_port
-from dev.platform import Platform
+from dev.platform import Platform, isolated_env
 
-__all__ = ["Stack", "isolated_env", "started_platform", "running_platform"]
+__all__ = ["Stack", "started_platform", "running_platform"]
 
 
 @dataclass
@@ -39,25 +37,6 @@ class Stack:
     notes: list[str] = field(default_factory=list)
 
 
-def isolated_env(tmp: Path) -> dict[str, str]:
-    """Settings of a platform nobody else uses (the pattern of the tests' ``platform_env``)."""
-    tag = uuid.uuid4().hex[:8]
-    env = {
-        "KAFKA_BROKER": f"kafka://127.0.0.1:{free_port()}",
-        "APP_ID_PREFIX": f"bench-{tag}",
-        "MYSQL_DB_PREFIX": f"b{tag}_",
-        "REDIS_KEY_PREFIX": f"bench-{tag}",
-        "DATA_DIR": str(tmp / "data"),
-        "LOG_DIR": str(tmp / "log"),
-        "MAIL_DIR": str(tmp / "mail"),
-        "SMTP_PORT": str(free_port()),
-        "UPI_GATEWAY_URL": f"http://127.0.0.1:{free_port()}",
-    }
-    for service in SERVICES:
-        env[f"{service.upper()}_URL"] = f"http://127.0.0.1:{free_port()}"
-    return env
-
-
 def _settings_from(env: dict[str, str]) -> Settings:
     return Settings(**{k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields})
 
@@ -66,7 +45,7 @@ def _settings_from(env: dict[str, str]) -> Settings:
 def started_platform(log: Callable[[str], None] = print) -> Iterator[Stack]:
     """Start the whole platform (Tansu, bootstrap, simulators, one worker per service) and stop it after."""
     with tempfile.TemporaryDirectory(prefix="megatron-bench-") as tmp:
-        env = isolated_env(Path(tmp))
+        env = isolated_env(Path(tmp), "bench")
         platform = Platform(env=env, start_broker=True)
         log(f"starting an isolated platform (broker {env['KAFKA_BROKER']}, logs in {env['LOG_DIR']}) ...")
         try:
@@ -97,16 +76,10 @@ def running_platform(gateway_url: str, workdir: Path) -> Stack:
 
 async def _cleanup(settings: Settings) -> None:
     """Drop the isolated platform's MySQL databases and Redis keys (bounded scans)."""
-    from tables.schema import DATABASES, connect
+    from tables.schema import drop_databases
 
     try:
-        conn = await connect(settings)
-        try:
-            async with conn.cursor() as cur:
-                for db in DATABASES:
-                    await cur.execute(f"DROP DATABASE IF EXISTS `{settings.database(db)}`")
-        finally:
-            conn.close()
+        await drop_databases(settings)
     except Exception as exc:  # cleanup must not hide the figures
         print(f"note: could not drop the bench databases: {exc}")
     try:

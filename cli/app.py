@@ -6,7 +6,6 @@ and exits non-zero with a one-line reason on bad input (:class:`cli.errors.BadIn
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Callable
 
 import click

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, AsyncIterator, TypeVar
+from typing import AsyncIterator, TypeVar
 
 import faust
 from pydantic import BaseModel

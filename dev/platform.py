@@ -14,18 +14,39 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from yarl import URL
 
 from config.settings import SERVICES, Settings
-from dev.broker import start_tansu, wait_for_port
+from dev.broker import free_port, start_tansu, wait_for_port
 
-__all__ = ["Platform", "Proc", "ROOT"]
+__all__ = ["Platform", "Proc", "ROOT", "isolated_env"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+
+
+def isolated_env(tmp: Path, tag: str) -> dict[str, str]:
+    """Settings of a platform nobody else uses: free ports, its own consumer groups, MySQL
+    databases and Redis keys, and folders under ``tmp`` (tests and the bench start one)."""
+    unique = f"{tag}{uuid.uuid4().hex[:8]}"
+    env = {
+        "KAFKA_BROKER": f"kafka://127.0.0.1:{free_port()}",
+        "APP_ID_PREFIX": f"{tag}-{unique}",
+        "MYSQL_DB_PREFIX": f"{unique}_",
+        "REDIS_KEY_PREFIX": f"{tag}-{unique}",
+        "DATA_DIR": str(tmp / "data"),
+        "LOG_DIR": str(tmp / "log"),
+        "MAIL_DIR": str(tmp / "mail"),
+        "SMTP_PORT": str(free_port()),
+        "UPI_GATEWAY_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    for service in SERVICES:
+        env[f"{service.upper()}_URL"] = f"http://127.0.0.1:{free_port()}"
+    return env
 
 
 @dataclass

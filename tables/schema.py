@@ -12,7 +12,7 @@ import aiomysql
 
 from config.settings import Settings
 
-__all__ = ["MIGRATIONS", "DATABASES", "migrate", "connect"]
+__all__ = ["MIGRATIONS", "DATABASES", "migrate", "connect", "drop_databases"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DATABASES: tuple[str, ...] = ("orders_db", "inventory_db", "payment_db")
@@ -59,3 +59,14 @@ async def migrate(settings: Settings, databases: tuple[str, ...] = DATABASES) ->
     finally:
         conn.close()
     return applied
+
+
+async def drop_databases(settings: Settings, databases: tuple[str, ...] = DATABASES) -> None:
+    """Drop this deployment's mirror databases (tests, bench runs and rebuilds clean up with it)."""
+    conn = await connect(settings)
+    try:
+        async with conn.cursor() as cur:
+            for logical in databases:
+                await cur.execute(f"DROP DATABASE IF EXISTS `{settings.database(logical)}`")
+    finally:
+        conn.close()

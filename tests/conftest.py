@@ -8,7 +8,6 @@ and a temporary data, log and mail folder.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator, Iterator
@@ -16,17 +15,17 @@ from typing import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from config.settings import SERVICES, Settings
+from config.settings import Settings
 from dev.broker import free_port
 from dev.faults import TcpProxy
-from dev.platform import Platform
-from tables.schema import DATABASES, connect
+from dev.platform import Platform, isolated_env
+from tables.schema import drop_databases
 from tests.helpers import Megatron
 
 
 def platform_env(tmp: Path, redis_port: int, mysql_port: int) -> dict[str, str]:
-    tag = uuid.uuid4().hex[:8]
-    env = {
+    return {
+        **isolated_env(tmp, "test"),
         # Redis and MySQL through proxies the failure tests can cut
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "MYSQL_PORT": str(mysql_port),
@@ -36,20 +35,8 @@ def platform_env(tmp: Path, redis_port: int, mysql_port: int) -> dict[str, str]:
         "UPI_TIMEOUT_S": "1",
         "ORDER_DEADLINE_S": "20",
         "SWEEP_INTERVAL_S": "0.5",
-        "KAFKA_BROKER": f"kafka://127.0.0.1:{free_port()}",
-        "APP_ID_PREFIX": f"test-{tag}",
-        "MYSQL_DB_PREFIX": f"t{tag}_",
-        "REDIS_KEY_PREFIX": f"test-{tag}",
-        "DATA_DIR": str(tmp / "data"),
-        "LOG_DIR": str(tmp / "log"),
-        "MAIL_DIR": str(tmp / "mail"),
-        "SMTP_PORT": str(free_port()),
-        "UPI_GATEWAY_URL": f"http://127.0.0.1:{free_port()}",
         "BROKER_SESSION_TIMEOUT": "6",
     }
-    for service in SERVICES:
-        env[f"{service.upper()}_URL"] = f"http://127.0.0.1:{free_port()}"
-    return env
 
 
 @dataclass
@@ -78,17 +65,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory, proxies: Proxies) -> Iter
         yield p
     finally:
         p.stop()
-        asyncio.run(_drop_databases(p.settings))
-
-
-async def _drop_databases(settings: Settings) -> None:
-    conn = await connect(settings)
-    try:
-        async with conn.cursor() as cur:
-            for db in DATABASES:
-                await cur.execute(f"DROP DATABASE IF EXISTS `{settings.database(db)}`")
-    finally:
-        conn.close()
+        asyncio.run(drop_databases(p.settings))
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ from config.kafka import bootstrap_servers, committed_offsets, producer
 from config.settings import Settings
 from domain.catalog import BY_SKU
 from streams.topics import CATALOG
-from tables.schema import DATABASES, connect
+from tables.schema import drop_databases
 from tests.helpers import Megatron, Shopper, eventually, query, read_topic
 from tests.integration.test_failures import set_stock, settled_stock
 
@@ -303,13 +303,7 @@ async def test_report_table_on_the_terminal(workload: Workload, megatron: Megatr
 # --- mirror-rebuild -------------------------------------------------------------------------
 
 async def drop(settings: Settings, prefix: str) -> None:
-    conn = await connect(settings)
-    try:
-        async with conn.cursor() as cur:
-            for db in DATABASES:
-                await cur.execute(f"DROP DATABASE IF EXISTS `{prefix}_{db}`")
-    finally:
-        conn.close()
+    await drop_databases(settings.model_copy(update={"mysql_db_prefix": f"{prefix}_"}))
 
 
 async def test_mirror_rebuild_after_a_mixed_workload_shows_no_difference(workload: Workload, settings: Settings,

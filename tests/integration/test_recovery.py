@@ -9,10 +9,8 @@ batch (its end offsets are wrong otherwise, and recovery stops short).
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import signal
-import uuid
 from typing import Any
 
 import aiohttp

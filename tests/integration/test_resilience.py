@@ -14,8 +14,7 @@ from aiokafka import TopicPartition
 
 from config.kafka import committed_offsets, consumer, producer, read_topic_records
 from config.settings import Settings
-from dev.invariants import stock_levels, violations
-from dev.mail_sink import read_mail
+from dev.invariants import stock_levels
 from dev.platform import Platform
 from tests.conftest import Proxies
 from tests.helpers import Shopper, eventually, query
