@@ -29,6 +29,7 @@ COPY tables/ tables/
 COPY agents/ agents/
 COPY web/ web/
 COPY adapters/ adapters/
+COPY cli/ cli/
 COPY dev/ dev/
 RUN pip install --upgrade pip setuptools wheel \
     && pip install .

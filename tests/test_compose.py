@@ -140,3 +140,15 @@ def test_kafka_never_auto_creates_topics(services: dict) -> None:
     env = environment_of(services["kafka"])
     assert env.get("KAFKA_AUTO_CREATE_TOPICS_ENABLE") == "false"
     assert env.get("KAFKA_PROCESS_ROLES") == "broker,controller", "single-node KRaft"
+
+
+def test_dockerfile_copies_every_package_the_project_installs() -> None:
+    """The image installs with `pip install .`: a package folder not copied is a broken image."""
+    root = Path(__file__).resolve().parent.parent
+    setup = (root / "setup.cfg").read_text()
+    include = setup.split("[options.packages.find]")[1].split("[")[0]
+    packages = [line.strip().rstrip("*") for line in include.splitlines() if line.strip().endswith("*")]
+    dockerfile = (root / "Dockerfile").read_text()
+    assert packages, "setup.cfg lists the packages"
+    for package in packages:
+        assert f"COPY {package}/ {package}/" in dockerfile, f"Dockerfile does not copy {package}/"
