@@ -35,7 +35,7 @@ from domain.stock import StockLevel
 from tables.mirror import MirrorSpec, MySQLMirror, Row
 from tables.orders import ORDERS_MIRROR, order_rows
 from tables.payments import PAYMENTS_MIRROR
-from tables.schema import DATABASES, connect, migrate
+from tables.schema import DATABASES, connect, drop_databases, migrate
 from tables.stock import STOCK_MIRROR
 
 __all__ = ["SOURCES", "IGNORED", "Difference", "TableSummary", "Outcome", "target_settings", "table_states",
@@ -107,13 +107,7 @@ async def prepare(target: Settings, replace: bool) -> None:
         raise ValueError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
                          "pick another --into, or add --replace to drop and rebuild")
     if existing:
-        conn = await connect(target)
-        try:
-            async with conn.cursor() as cur:
-                for name in existing:
-                    await cur.execute(f"DROP DATABASE `{name}`")
-        finally:
-            conn.close()
+        await drop_databases(target)
     await migrate(target, DATABASES)
 
 
