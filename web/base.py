@@ -6,6 +6,8 @@ import json
 import logging
 from typing import Any, TypeVar
 
+import aiohttp
+
 from faust.web import Request, Response, View
 from faust.web.exceptions import WebError
 from pydantic import BaseModel, ValidationError
@@ -32,9 +34,9 @@ class ApiView(View):
             return await super().dispatch(request)
         except ApiError as exc:
             return self.error_response(exc)
-        except TimeoutError as exc:
-            return self.error_response(DependencyUnavailable("a dependency did not answer in time",
-                                                             {"error": str(exc) or "timeout"}))
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:  # e.g. routed to a worker that just left
+            return self.error_response(DependencyUnavailable("a dependency did not answer",
+                                                             {"error": str(exc) or type(exc).__name__}))
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.path)
             return self.error_response(ApiError("internal error"))

@@ -41,14 +41,15 @@ READERS = {"order-events": ("inventory", "payment", "cart"), "inventory-events":
            "order-commands": ("orders",), "notification-commands": ("notification",)}
 
 
-async def caught_up(settings: Settings, ends: dict[TopicPartition, int]) -> bool:
-    """Every service group that reads a topic has committed up to ``ends``."""
-    for service in {s for group in READERS.values() for s in group}:
+async def lagging(settings: Settings, ends: dict[TopicPartition, int]) -> list[str]:
+    """Every (group, partition) whose committed offset is short of ``ends``; empty once caught up."""
+    behind = []
+    for service in sorted({s for group in READERS.values() for s in group}):
         topics = [t for t, readers in READERS.items() if service in readers]
         committed = await committed_offsets(settings, f"{settings.app_id_prefix}-{service}", topics)
-        if any(committed[tp] < end for tp, end in ends.items() if tp.topic in topics):
-            return False
-    return True
+        behind += [f"{service} {tp.topic}[{tp.partition}] {committed[tp]}/{end}"
+                   for tp, end in ends.items() if tp.topic in topics and committed[tp] < end]
+    return behind
 
 
 async def snapshot(settings: Settings, http: aiohttp.ClientSession, order_ids: list[str]) -> dict[str, Any]:
@@ -74,7 +75,7 @@ async def test_redelivered_events_change_nothing(settings: Settings, http: aioht
     await settled_stock(settings, http, "IPHONE-15", "PIXEL-8", "LAPTOP")
     order_ids = [json.loads(v)["order_id"] for _, v in await read_topic_records(settings, "order-commands")
                  if json.loads(v)["type"] == "PlaceOrder"]
-    await eventually(lambda: caught_up_now(settings), bool, timeout=30)
+    await eventually(lambda: lag_now(settings), lambda behind: behind == [], timeout=60, interval=0.5)
     before = await snapshot(settings, http, order_ids)
 
     p = producer(settings)
@@ -90,7 +91,7 @@ async def test_redelivered_events_change_nothing(settings: Settings, http: aioht
     finally:
         await p.stop()
     assert sent >= 30, "three orders alone write more than this"
-    await eventually(lambda: caught_up_now(settings), bool, timeout=60)
+    await eventually(lambda: lag_now(settings), lambda behind: behind == [], timeout=60, interval=0.5)
     after = await snapshot(settings, http, order_ids)
     assert after["orders"] == before["orders"]
     assert after["stock"] == before["stock"]
@@ -98,8 +99,8 @@ async def test_redelivered_events_change_nothing(settings: Settings, http: aioht
     assert after["mail"] == before["mail"], "nobody is told twice"
 
 
-async def caught_up_now(settings: Settings) -> bool:
-    return await caught_up(settings, await end_offsets(settings, REPLAYED))
+async def lag_now(settings: Settings) -> list[str]:
+    return await lagging(settings, await end_offsets(settings, REPLAYED))
 
 
 async def test_kill_9_workers_mid_flow(platform: Platform, settings: Settings, http: aiohttp.ClientSession) -> None:
