@@ -7,9 +7,10 @@ import json
 import os
 import sys
 import time
+from contextlib import asynccontextmanager
 from pathlib import Path
 import uuid
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import aiohttp
 from config.kafka import read_topic_records
@@ -118,3 +119,14 @@ class Megatron:
         code, out, err = await self.run(*args, "--json")
         assert code == 0, err
         return json.loads(out.strip().splitlines()[-1])
+
+
+@asynccontextmanager
+async def service_down(platform: Any, service: str) -> AsyncIterator[None]:
+    """One service stopped (SIGTERM) for the block, then started again and ready."""
+    platform.stop_proc(service)
+    try:
+        yield
+    finally:
+        platform.start_service(service)
+        await asyncio.to_thread(platform.wait_ready, service)

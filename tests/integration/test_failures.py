@@ -21,7 +21,7 @@ from dev.mail_sink import read_mail
 from dev.platform import Platform
 from streams.commands import SetStock
 from streams.topics import STOCK_COMMANDS
-from tests.helpers import Megatron, Shopper, eventually, read_topic
+from tests.helpers import Megatron, Shopper, eventually, read_topic, service_down
 
 pytestmark = pytest.mark.integration
 
@@ -123,8 +123,7 @@ async def test_stuck_order_times_out_with_compensation(platform: Platform, setti
                                                        http: aiohttp.ClientSession) -> None:
     """Payment service down: the order's deadline fails it TIMED_OUT and releases its stock."""
     before = await settled_stock(settings, http, "GALAXY-S24")
-    platform.stop_proc("payment")
-    try:
+    async with service_down(platform, "payment"):
         shopper = Shopper(http, settings)
         await shopper.set_line("GALAXY-S24", 1)
         _, placed = await shopper.checkout()
@@ -133,9 +132,6 @@ async def test_stuck_order_times_out_with_compensation(platform: Platform, setti
         held = await stock_levels(settings, http)
         await eventually(lambda: stock_levels(settings, http), lambda s: s["GALAXY-S24"] == before["GALAXY-S24"])
         assert held["GALAXY-S24"][0] == before["GALAXY-S24"][0]
-    finally:
-        platform.start_service("payment")
-        await asyncio.to_thread(platform.wait_ready, "payment")
     # the payment service, back, must not charge a failed order (or must refund it)
     await assert_invariants(settings, http, [order["order_id"]], before)
 

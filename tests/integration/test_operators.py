@@ -13,7 +13,7 @@ from config.settings import Settings
 from dev.broker import free_port
 from dev.invariants import violations
 from dev.platform import Platform
-from tests.helpers import Megatron, Shopper, eventually, read_topic
+from tests.helpers import Megatron, Shopper, eventually, read_topic, service_down
 from tests.integration.test_failures import assert_invariants, set_stock, settled_stock
 
 pytestmark = pytest.mark.integration
@@ -43,8 +43,7 @@ async def test_order_show_tells_the_whole_story(http: aiohttp.ClientSession, set
 async def test_stuck_order_listed_and_cancelled_with_compensation(
         platform: Platform, http: aiohttp.ClientSession, settings: Settings, megatron: Megatron) -> None:
     before = await settled_stock(settings, http, "LAPTOP")
-    platform.stop_proc("payment")
-    try:
+    async with service_down(platform, "payment"):
         shopper = Shopper(http, settings)
         await shopper.set_line("LAPTOP", 1)
         _, placed = await shopper.checkout()
@@ -56,9 +55,6 @@ async def test_stuck_order_listed_and_cancelled_with_compensation(
         cancelled = await megatron.json("order-cancel", oid, "--reason", "customer called to cancel")
         assert [(c["status"], c["reason"], c["note"]) for c in cancelled] == [
             ("FAILED", "CANCELLED", "customer called to cancel")]
-    finally:
-        platform.start_service("payment")
-        await asyncio.to_thread(platform.wait_ready, "payment")
     events = [e for e in await read_topic(settings, "order-events") if e["order_id"] == oid]
     assert [(e["type"], e.get("reason")) for e in events] == [("OrderPlaced", None), ("OrderFailed", "CANCELLED")]
     await eventually(lambda: read_topic(settings, "inventory-events"),
