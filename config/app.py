@@ -8,6 +8,9 @@ code runs on Apache Kafka with ``BROKER_KIND=kafka``:
 - group joins take half the session timeout: ``BROKER_SESSION_TIMEOUT`` (10 s);
 - at-least-once by default (no transactions on Tansu), every handler idempotent.
 
+On every broker, the transport also hands each partition's records on without holes, so a
+Faust race after restarts cannot commit past records no agent handled (``config.delivery``).
+
 :class:`ServiceApp` adds what every service needs on top of :class:`faust.App`:
 catalog topics with the pydantic schema, sending keyed events, dead letters,
 RocksDB model tables with the MySQL mirror, metrics and readiness.
@@ -27,7 +30,7 @@ from yarl import URL
 from config.logs import event_logger, log_event
 from config.metrics import Metrics
 from config.settings import SERVICES, Settings, get_settings
-from config.transport import SCHEME
+from config.transport import SCHEMES
 from streams.events import Message
 from streams.schema import SCHEMA, DeadLetter
 from streams.topics import TopicSpec, dlq_name
@@ -41,11 +44,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def broker_url(settings: Settings) -> str:
-    """The broker URL Faust gets: ``tansu://`` selects the transport with the fetch-wait fix."""
-    url = URL(settings.kafka_broker)
-    if settings.broker_kind == "tansu":
-        url = url.with_scheme(SCHEME)
-    return str(url)
+    """The broker URL Faust gets: its scheme selects this project's transport (``config.transport``)."""
+    return str(URL(settings.kafka_broker).with_scheme(SCHEMES[settings.broker_kind]))
 
 
 class ServiceApp(faust.App):

@@ -25,6 +25,12 @@ class Metrics:
                                   ["topic", "type"], registry=r).labels
         self.dead_letters = Counter("megatron_dead_letters_total", "Records parked on a .dlq topic",
                                     ["topic"], registry=r).labels
+        self.delivery_rereads = Counter("megatron_delivery_rereads_total",
+                                        "Partitions re-read because a fetch skipped records, by topic",
+                                        ["topic"], registry=r).labels
+        self.delivery_gaps = Counter("megatron_delivery_gaps_total",
+                                     "Offsets missing on the broker past the patience, let through, by topic",
+                                     ["topic"], registry=r).labels
         self.handler_seconds = Histogram("megatron_handler_seconds", "Time to handle one event", ["topic"],
                                          registry=r, buckets=LATENCY_BUCKETS).labels
         self.consumer_lag = Gauge("megatron_consumer_lag", "Records not yet read, per assigned partition",

@@ -1,45 +1,125 @@
-"""Faust's aiokafka transport with the consumer fetch wait as a setting, for Tansu.
+"""Faust's aiokafka transport with two fixes: a configurable fetch wait, in-order delivery.
 
-Faust hard-codes ``fetch_max_wait_ms=1500`` when it builds a worker's consumer, and
-Tansu does not wake a waiting fetch when data arrives: each hop then costs about
-half that wait (753 ms over three hops). This transport builds the consumer as
-Faust does and sets the wait from ``KAFKA_FETCH_MAX_WAIT_MS`` before it starts
-(50 ms: ~10 ms a hop). It is registered for the ``tansu://`` URL scheme through
-the ``faust.transports`` entry point and used only when ``BROKER_KIND=tansu``.
+**Fetch wait (Tansu only).** Faust hard-codes ``fetch_max_wait_ms=1500`` when it builds a
+worker's consumer, and Tansu does not wake a waiting fetch when data arrives: each hop then
+costs about half that wait (753 ms over three hops). The consumer thread here sets the wait
+from ``KAFKA_FETCH_MAX_WAIT_MS`` before it starts. It touches one private aiokafka
+attribute (``AIOKafkaConsumer._fetch_max_wait_ms``, read by ``start()``), so faust-streaming
+and aiokafka are pinned to exact versions.
 
-It touches one private aiokafka attribute (``AIOKafkaConsumer._fetch_max_wait_ms``,
-read by ``start()``), so faust-streaming and aiokafka are pinned to exact versions.
+**In-order delivery (every broker).** Faust can hand its agents a partition's records with a
+hole, count the hole as acknowledged and commit past records no agent handled (the race is
+told in ``config.delivery``). The consumer here re-reads the partition instead, through a
+``DeliveryGuard``; ``KAFKA_DELIVERY_GAP_PATIENCE_S=0`` gives Faust's behaviour back.
+
+The transport is registered through the ``faust.transports`` entry point for the URL schemes
+``tansu://`` and ``kafka-ordered://``; ``config.app.broker_url`` picks one by ``BROKER_KIND``.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, Message
 
+from config.delivery import DeliveryGuard, Verdict
 from config.settings import get_settings
 
-__all__ = ["Transport", "SCHEME"]
+__all__ = ["Transport", "SCHEMES"]
 
-SCHEME = "tansu"
+SCHEMES = {"tansu": "tansu", "kafka": "kafka-ordered"}  # BROKER_KIND -> URL scheme
+
+log = logging.getLogger(__name__)
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Builds the worker consumer with the configured fetch wait."""
+    """Builds the worker consumer with the configured fetch wait on Tansu."""
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = get_settings().kafka_fetch_max_wait_ms
+        settings = get_settings()
+        if settings.broker_kind == "tansu":
+            consumer._fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
         return consumer
 
 
 class Consumer(faust_aiokafka.Consumer):
+    """Faust's consumer, handing each partition's records on without holes."""
+
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    @property
+    def guard(self) -> DeliveryGuard:
+        guard: DeliveryGuard | None = self.__dict__.get("_delivery_guard")
+        if guard is None:
+            guard = self.__dict__["_delivery_guard"] = DeliveryGuard(get_settings().kafka_delivery_gap_patience_s)
+        return guard
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        if self.guard.patience <= 0:
+            async for tp, message in super().getmany(timeout):
+                yield tp, message
+            return
+        rereading: set[TP] = set()  # sought back: the rest of this fetch is stale for them
+        async for tp, message in super().getmany(timeout):
+            if tp in rereading:
+                continue
+            if not self.app.topics.acks_enabled_for(tp.topic):  # changelogs: compacted, read by recovery
+                yield tp, message
+                continue
+            expected = self.guard.expected(tp)
+            verdict = self.guard.check(tp, message.offset)
+            if verdict is Verdict.REREAD:
+                assert expected is not None
+                rereading.add(tp)
+                log.warning("%s[%d]: fetched offset %d before %d; re-reading from %d",
+                            tp.topic, tp.partition, message.offset, expected, expected)
+                self._count("delivery_rereads", tp.topic)
+                await super().seek_wait({tp: expected})  # not self.seek_wait: the gap's clock keeps running
+                continue
+            if verdict is Verdict.ACCEPT_GAP:
+                log.warning("%s[%d]: offsets %s..%d are not on the broker after %.1fs; going on",
+                            tp.topic, tp.partition, expected, message.offset - 1, self.guard.patience)
+                self._count("delivery_gaps", tp.topic)
+            yield tp, message
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        for tp, offset in self._read_offset.items():  # the committed offsets, now the positions
+            self.guard.positioned(tp, offset)
+        if self.app.conf.consumer_auto_offset_reset == "earliest":
+            # nothing committed nor handed on yet: the agents are owed the partition from its start
+            fresh = self.guard.unknown(tp for tp in self.assignment() if self.app.topics.acks_enabled_for(tp.topic))
+            if fresh:
+                for tp, offset in (await self.earliest_offsets(*fresh)).items():
+                    if tp in self.guard.unknown([tp]):
+                        self.guard.positioned(tp, offset)
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        await super().seek(partition, offset)
+        self.guard.positioned(partition, offset)
+
+    async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
+        await super().seek_wait(partitions)
+        for tp, offset in partitions.items():
+            self.guard.positioned(tp, offset)
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        await super().on_partitions_revoked(revoked)
+        self.guard.forget(revoked)
+
+    def _count(self, metric: str, topic: str) -> None:
+        metrics = getattr(self.app, "metrics", None)
+        if metrics is not None:
+            getattr(metrics, metric)(topic).inc()
+
 
 class Transport(faust_aiokafka.Transport):
-    """The aiokafka transport, but with a consumer whose fetch wait is a setting."""
+    """The aiokafka transport with the consumer above."""
 
     Consumer = Consumer

@@ -1,0 +1,88 @@
+"""In-order delivery: a worker hands its agents a partition's records without holes.
+
+Faust (0.15.3) can skip records it never handed to an agent and then commit past them.
+Seen here after a restart (``SIGKILL``, then the same data dir), in the payment worker:
+
+1. recovery resumes the source partitions while the fetcher is already running, so a
+   first fetch hands on records from wherever aiokafka stood (offset 563);
+2. recovery's seek to the committed offset (522) runs at the same time; the records
+   re-fetched from 522 are dropped as "already read", because Faust's read offset says 563;
+3. when the seek returns, the read offset is 522 and the next record is 564: Faust counts
+   523..564 as a gap, a gap counts as acknowledged, and the next commit passes records
+   550..562 that no agent ever handled.
+
+The same hole opens wherever a fetch hands on a record past the one expected. The guard
+keeps, per partition, the next offset the agents must see. A record past it is held back
+and the partition re-read from the expected offset (duplicates are fine: every handler is
+idempotent). A gap still there after ``patience`` seconds is real (a compacted or
+transactional topic on Apache Kafka, or records deleted by retention) and is let through.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+
+__all__ = ["DeliveryGuard", "Verdict"]
+
+
+class Verdict(enum.Enum):
+    DELIVER = "deliver"  # the expected record, or an older one Faust sorts out itself
+    REREAD = "reread"  # records before this one are missing: seek back to ``expected``
+    ACCEPT_GAP = "accept_gap"  # missing for longer than the patience: a real gap, go on
+
+
+@dataclass
+class DeliveryGuard:
+    """Per-partition "next offset to hand on", kept across fetches, reset by seeks."""
+
+    patience: float = 2.0
+    clock: Callable[[], float] = time.monotonic
+    _expected: dict[Hashable, int] = field(default_factory=dict)
+    _missing_since: dict[Hashable, tuple[int, float]] = field(default_factory=dict)
+
+    def expected(self, tp: Hashable) -> int | None:
+        return self._expected.get(tp)
+
+    def positioned(self, tp: Hashable, offset: int | None) -> None:
+        """The consumer was sought to ``offset``.
+
+        None means no committed offset: aiokafka then leaves the position where it was, so
+        the worker still owes its agents what it expected (see :meth:`unknown` for a start).
+        """
+        if offset is None or offset < 0:
+            return
+        self._missing_since.pop(tp, None)
+        self._expected[tp] = offset
+
+    def unknown(self, tps: Iterable[Hashable]) -> list[Hashable]:
+        """Of ``tps``, those with nothing expected yet: the caller positions them at the log's start."""
+        return [tp for tp in tps if tp not in self._expected]
+
+    def forget(self, tps: Iterable[Hashable]) -> None:
+        """Partitions revoked: their next owner starts from the committed offset."""
+        for tp in tps:
+            self._expected.pop(tp, None)
+            self._missing_since.pop(tp, None)
+
+    def check(self, tp: Hashable, offset: int) -> Verdict:
+        """What to do with the record at ``offset`` of ``tp``, fetched just now."""
+        expected = self._expected.get(tp)
+        if expected is None or offset == expected:
+            self._expected[tp] = offset + 1
+            self._missing_since.pop(tp, None)
+            return Verdict.DELIVER
+        if offset < expected:
+            return Verdict.DELIVER
+        now = self.clock()
+        first_offset, since = self._missing_since.setdefault(tp, (expected, now))
+        if first_offset != expected:
+            self._missing_since[tp] = (expected, now)
+            since = now
+        if now - since >= self.patience:
+            self._expected[tp] = offset + 1
+            self._missing_since.pop(tp, None)
+            return Verdict.ACCEPT_GAP
+        return Verdict.REREAD

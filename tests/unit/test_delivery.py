@@ -1,0 +1,164 @@
+"""The delivery guard: a partition's records reach the agents without holes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
+
+import pytest
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP as TP_
+
+from config.delivery import DeliveryGuard, Verdict
+from config.transport import Consumer
+
+TP = ("order-commands", 2)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def guard(patience: float = 2.0) -> tuple[DeliveryGuard, Clock]:
+    clock = Clock()
+    return DeliveryGuard(patience, clock), clock
+
+
+def test_contiguous_records_are_delivered_and_advance_the_expected_offset() -> None:
+    g, _ = guard()
+    g.positioned(TP, 109)
+    assert [g.check(TP, o) for o in (109, 110, 111)] == [Verdict.DELIVER] * 3
+    assert g.expected(TP) == 112
+
+
+def test_a_record_past_the_expected_one_asks_for_a_reread_and_does_not_advance() -> None:
+    """The crash test's lost order: 109 handled, the next fetch starts at 111."""
+    g, _ = guard()
+    g.positioned(TP, 110)
+    assert g.check(TP, 111) is Verdict.REREAD
+    assert g.expected(TP) == 110
+    assert g.check(TP, 110) is Verdict.DELIVER  # the re-read brings 110
+    assert g.check(TP, 111) is Verdict.DELIVER
+
+
+def test_the_seek_race_after_a_restart_rereads_what_faust_would_skip() -> None:
+    """First fetch from a stray position (563), then recovery's seek to the committed 522."""
+    g, _ = guard()
+    assert g.check(TP, 563) is Verdict.DELIVER  # nothing known yet: Faust's own seek follows
+    g.positioned(TP, 522)  # perform_seek returned
+    assert g.check(TP, 564) is Verdict.REREAD
+    assert all(g.check(TP, o) is Verdict.DELIVER for o in range(522, 566))
+
+
+def test_older_records_pass_through_for_faust_to_drop_or_rehandle() -> None:
+    g, _ = guard()
+    g.positioned(TP, 50)
+    assert g.check(TP, 40) is Verdict.DELIVER
+    assert g.expected(TP) == 50
+
+
+def test_a_gap_that_outlasts_the_patience_is_real_and_let_through() -> None:
+    g, clock = guard(patience=2.0)
+    g.positioned(TP, 10)
+    assert g.check(TP, 12) is Verdict.REREAD
+    clock.now += 1.9
+    assert g.check(TP, 12) is Verdict.REREAD
+    clock.now += 0.2
+    assert g.check(TP, 12) is Verdict.ACCEPT_GAP
+    assert g.expected(TP) == 13
+
+
+def test_the_patience_clock_restarts_for_a_new_hole() -> None:
+    g, clock = guard(patience=2.0)
+    g.positioned(TP, 10)
+    assert g.check(TP, 12) is Verdict.REREAD
+    clock.now += 1.5
+    assert g.check(TP, 10) is Verdict.DELIVER
+    assert g.check(TP, 11) is Verdict.DELIVER
+    assert g.check(TP, 14) is Verdict.REREAD  # 12 and 13 missing now: a fresh wait
+    clock.now += 1.0
+    assert g.check(TP, 14) is Verdict.REREAD
+
+
+def test_revoked_partitions_take_the_first_record_that_comes() -> None:
+    g, _ = guard()
+    g.positioned(TP, 10)
+    g.forget([TP])
+    assert g.unknown([TP]) == [TP]
+    assert g.check(TP, 500) is Verdict.DELIVER
+    assert g.expected(TP) == 501
+
+
+def test_a_seek_without_a_committed_offset_keeps_what_is_owed() -> None:
+    """Run 6 of the stress harness: 0..3 handed on, nothing committed yet, then 4 went missing."""
+    g, _ = guard()
+    for o in range(4):
+        assert g.check(TP, o) is Verdict.DELIVER
+    g.positioned(TP, None)  # perform_seek found no committed offset: aiokafka did not move
+    assert g.unknown([TP]) == []
+    assert g.check(TP, 5) is Verdict.REREAD
+    assert g.expected(TP) == 4
+
+
+def test_partitions_are_independent() -> None:
+    g, _ = guard()
+    other = ("order-commands", 3)
+    g.positioned(TP, 5)
+    g.positioned(other, 9)
+    assert g.check(other, 9) is Verdict.DELIVER
+    assert g.check(TP, 6) is Verdict.REREAD
+    assert g.expected(other) == 10
+
+
+class FakeMessage(NamedTuple):
+    tp: TP_
+    offset: int
+
+
+class FakeTopics:
+    def acks_enabled_for(self, topic: str) -> bool:
+        return not topic.endswith("-changelog")
+
+
+class FakeApp:
+    topics = FakeTopics()
+    metrics = None
+
+
+def consumer_fed(monkeypatch: pytest.MonkeyPatch, batches: list[list[tuple[TP_, int]]],
+                 sought: list[dict[TP_, int]]) -> Consumer:
+    """Our consumer over Faust's, whose fetches are faked: each getmany() hands on the next batch."""
+    pending = list(batches)
+
+    async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[TP_, FakeMessage]]:
+        for tp, offset in pending.pop(0):
+            yield tp, FakeMessage(tp, offset)
+
+    async def seek_wait(self: Any, partitions: dict[TP_, int]) -> None:
+        sought.append(dict(partitions))
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "getmany", getmany)
+    monkeypatch.setattr(faust_aiokafka.Consumer, "seek_wait", seek_wait)
+    consumer = object.__new__(Consumer)
+    consumer.__dict__["app"] = FakeApp()
+    consumer.__dict__["_delivery_guard"] = DeliveryGuard(2.0)
+    return consumer
+
+
+async def handed_on(consumer: Consumer) -> list[int]:
+    return [m.offset async for _, m in consumer.getmany(1.0)]
+
+
+async def test_the_consumer_holds_back_a_skipped_ahead_fetch_and_seeks_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    sought: list[dict[TP_, int]] = []
+    src, log = TP_("order-commands", 2), TP_("app-orders-changelog", 2)
+    consumer = consumer_fed(monkeypatch, [[(src, 108), (src, 109)], [(log, 7), (src, 111), (src, 112), (log, 9)],
+                             [(src, 110), (src, 111)]], sought)
+    assert await handed_on(consumer) == [108, 109]
+    assert await handed_on(consumer) == [7, 9]  # changelogs pass; 111 and the rest of its fetch wait
+    assert sought == [{src: 110}]
+    assert await handed_on(consumer) == [110, 111]
