@@ -16,7 +16,7 @@ import pytest
 
 from config.kafka import producer, read_topic_records, send_messages
 from config.settings import Settings
-from dev.invariants import Stock, stock_levels, violations
+from dev.invariants import Stock, skipped_records, stock_levels, violations
 from dev.mail_sink import read_mail
 from dev.platform import Platform
 from streams.commands import SetStock
@@ -42,10 +42,12 @@ async def set_stock(settings: Settings, http: aiohttp.ClientSession, sku: str, o
 
 async def assert_invariants(settings: Settings, http: aiohttp.ClientSession, order_ids: list[str],
                             before: Stock, timeout: float = 30) -> None:
-    """The invariants hold once the compensations and the mirror have caught up."""
+    """The invariants hold once the compensations and the mirror have caught up, and no
+    service skipped a record of the topics it reads (from the workers' logs)."""
     problems = await eventually(lambda: violations(settings, http, order_ids, before), lambda v: v == [],
                                 timeout=timeout, interval=0.25)
     assert problems == []
+    assert skipped_records(settings.log_dir) == []
 
 
 async def types_for(settings: Settings, topic: str, order_id: str) -> list[str]:

@@ -98,48 +98,30 @@ async def stable(probe):  # type: ignore[no-untyped-def]
     return first == await probe()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known gap, intermittent (2 of 6 full runs): after SIGKILL and restart a worker has resumed one offset "
-    "past a record it never handled - once an accepted PlaceOrder (order lost), once a stock hold left "
-    "reserved. Suspected: Faust counting an offset Tansu had not yet made readable as a gap. See the "
-    "closing note; every other run passes every invariant here."))
 async def test_kill_9_workers_mid_flow(platform: Platform, settings: Settings, http: aiohttp.ClientSession) -> None:
-    """SIGKILL the inventory, payment and order workers in turn while orders are in flight."""
+    """SIGKILL every service's worker in turn while orders are in flight, and restart it."""
     await settled_stock(settings, http, "REDMI-13C")
     before = await set_stock(settings, http, "REDMI-13C", 500)
     accepted: list[str] = []
-    lost: list[str] = []
 
-    async def shop(i: int) -> str | None:
+    async def shop(i: int) -> str:
         shopper = Shopper(http, settings)
         await eventually(lambda: shopper.set_line("REDMI-13C", 1 + i % 3), lambda r: r[0] == 200)
         placed = await shopper.checkout_until_accepted("declined@upi" if i % 7 == 0 else "ravi@upi", uuid.uuid4().hex)
         accepted.append(placed["order_id"])
-        try:
-            await shopper.final_order(placed["order_id"], timeout=90)
-        except AssertionError:
-            status, body = await shopper.call("GET", f"/orders/{placed['order_id']}")
-            if status == 404:  # accepted (202) and never stored: the known gap below
-                lost.append(placed["order_id"])
-                return None
-            raise
+        await shopper.final_order(placed["order_id"], timeout=90)
         return str(placed["order_id"])
 
     tasks: list[asyncio.Task[str]] = []
-    for wave, service in enumerate(("inventory", "payment", "orders")):
+    for wave, service in enumerate(("inventory", "payment", "orders", "notification", "cart", "gateway")):
         tasks += [asyncio.create_task(shop(wave * 12 + i)) for i in range(12)]
         await eventually(lambda: asyncio.sleep(0, len(accepted)), lambda n: n >= wave * 12 + 4, timeout=60)
         platform.signal(service, signal.SIGKILL)
         await asyncio.to_thread(platform.procs[service].popen.wait, 10)
         platform.start_service(service)
         await asyncio.to_thread(platform.wait_ready, service)
-    order_ids = [oid for oid in await asyncio.gather(*tasks) if oid is not None]
-    await assert_invariants(settings, http, order_ids, before, timeout=60)
-    if lost:
-        # Seen once in five full runs: a PlaceOrder acknowledged by the broker just before the
-        # order worker's SIGKILL was skipped by the restarted worker (it resumed one offset past
-        # it). Every other invariant is asserted above; this one is reported, not hidden.
-        pytest.xfail(f"known gap: {len(lost)} of {len(accepted)} accepted orders lost after SIGKILL: {lost}")
+    order_ids = await asyncio.gather(*tasks)
+    await assert_invariants(settings, http, order_ids, before, timeout=60)  # includes: no record skipped
 
 
 async def test_redis_down_gives_503_and_recovers(proxies: Proxies, settings: Settings,
