@@ -1,10 +1,12 @@
 """Payment service: charges an order over UPI once its stock is reserved, and says how it went.
 
 It hears ``OrderPlaced`` (amount, VPA) and ``InventoryReserved`` (go ahead) keyed by
-``order_id``; the attempt is stored before the gateway is called. A gateway that does
+``order_id``; the attempt is stored once the gateway has answered. A gateway that does
 not answer is retried with backoff, under the same idempotency key, by ``RetryPayment``
 commands that a sweep sends when a retry falls due; at the deadline the gateway is
-asked for the payment's status before the payment is given up.
+asked for the payment's status before the payment is given up. A payment cancelled
+because its order failed is checked with the gateway too, since a worker killed mid-call
+may have charged it without a trace here; an approval found then is refunded.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from datetime import timedelta
 
 from config.app import create_app
 from domain.payment import (
-    GatewayAnswer, PaymentState, PaymentStatus, attempt, evolve, must_ask_first, needs_refund, ready_to_charge, refunded,
-    retry_due, retry_later, settle,
+    GatewayAnswer, PaymentState, PaymentStatus, attempt, charge_unknown, evolve, must_ask_first, needs_refund,
+    ready_to_charge, refunded, retry_due, retry_later, settle,
 )
 from streams.commands import RetryPayment
 from streams.events import Message, utcnow
@@ -50,7 +52,9 @@ async def handle(event: Message) -> None:
     state = evolve(before, event, utcnow())
     if state is None or state is before:
         return
-    if ready_to_charge(state):
+    if charge_unknown(before, state):
+        await ask_after_cancel(state)
+    elif ready_to_charge(state):
         await charge(state)
     elif needs_refund(state):
         await refund(state)
@@ -92,6 +96,22 @@ async def charge(state: PaymentState) -> None:
     if needs_refund(state):  # approved, but the order failed meanwhile
         await refund(state)
         return
+    store(state)
+
+
+async def ask_after_cancel(state: PaymentState) -> None:
+    """The order failed before this worker saw its payment made; a predecessor may have made it."""
+    answer, ref = await upi.status(state.payment_id)
+    if answer is GatewayAnswer.APPROVED:
+        log.warning("payment %s: approved at the gateway for failed order %s; refunding", state.payment_id,
+                    state.order_id)
+        state = attempt(state, utcnow(), app.settings.payment_deadline_s)
+        state, outcome = settle(state, answer, ref, utcnow())
+        await app.emit(PAYMENT_EVENTS, outcome)
+        await refund(state)
+        return
+    if answer is GatewayAnswer.TIMEOUT:
+        await upi.cancel(state.payment_id)  # unknown there, or still in flight: void it (a no-op if unknown)
     store(state)
 
 

@@ -20,7 +20,7 @@ from streams.events import (
 
 __all__ = ["Attempt", "PaymentStatus", "PaymentState", "GatewayAnswer", "evolve", "ready_to_charge",
            "attempt", "retry_later", "retry_due", "deadline_passed", "settle", "backoff", "needs_refund", "must_ask_first",
-           "refunded"]
+           "refunded", "charge_unknown"]
 
 
 class PaymentStatus(str, Enum):
@@ -111,6 +111,19 @@ def ready_to_charge(state: PaymentState | None) -> bool:
     """Both facts are in and no call was made yet (WAITING); a PENDING one is retried by the sweep."""
     return (state is not None and state.reserved and state.amount_paise is not None
             and state.status is PaymentStatus.WAITING and not state.order_failed)
+
+
+def charge_unknown(before: PaymentState | None, after: PaymentState) -> bool:
+    """Cancelled with both facts in and no call on record: ask the gateway, once.
+
+    An attempt is stored after the gateway answers, so a worker killed mid-call leaves no
+    trace of a charge that went through. Its successor may then read the order's failure
+    before the reservation (two topics) and cancel a payment that was in fact approved.
+    """
+    def both_facts_cancelled(state: PaymentState | None) -> bool:
+        return (state is not None and state.status is PaymentStatus.CANCELLED and state.reserved
+                and state.amount_paise is not None and not state.attempts)
+    return both_facts_cancelled(after) and not both_facts_cancelled(before)
 
 
 def attempt(state: PaymentState, now: datetime, deadline_s: float, check_after_s: float = 5.0) -> PaymentState:

@@ -138,6 +138,38 @@ async def test_stuck_order_times_out_with_compensation(platform: Platform, setti
     await assert_invariants(settings, http, [order["order_id"]], before)
 
 
+async def test_a_charge_made_by_a_worker_that_died_unrecorded_is_refunded(
+        platform: Platform, settings: Settings, http: aiohttp.ClientSession, megatron: Megatron) -> None:
+    """The gateway approved a charge, the payment worker died before storing it, the order failed.
+
+    The charge is made here as the dying worker made it (same payment id, amount and VPA), with
+    the payment and inventory services down; the order is then cancelled. The payment worker
+    comes back first and cancels the payment; the reservation it hears afterwards makes it ask
+    the gateway, find the approval and refund it (the order seen in the crash test).
+    """
+    before = await settled_stock(settings, http, "PIXEL-8")
+    async with service_down(platform, "inventory"):
+        async with service_down(platform, "payment"):
+            shopper = Shopper(http, settings)
+            await shopper.set_line("PIXEL-8", 1)
+            _, placed = await shopper.checkout("ravi@okhdfc")
+            oid = placed["order_id"]
+            order = await shopper.order(oid)
+            body = {"order_id": oid, "vpa": "ravi@okhdfc", "amount_paise": order["total_paise"]}
+            async with http.post(f"{settings.upi_gateway_url}/v1/payments/pay-{oid}", json=body) as r:
+                assert (await r.json())["status"] == "APPROVED"
+            await megatron.json("order-cancel", oid, "--reason", "shopper gave up")
+
+        async def payment() -> Any:
+            async with http.get(f"{settings.service_url('payment')}/payments/{oid}") as r:
+                return await r.json()
+        cancelled = await eventually(payment, lambda p: p.get("status") == "CANCELLED")
+        assert not cancelled["reserved"], "inventory is down: the reservation comes after the cancellation"
+    await assert_invariants(settings, http, [oid], before)  # a FAILED order holds no charge
+    async with http.get(f"{settings.upi_gateway_url}/v1/payments/pay-{oid}") as r:
+        assert (await r.json())["status"] == "REFUNDED"
+
+
 async def test_malformed_record_goes_to_dead_letters_and_is_redriven(
         settings: Settings, http: aiohttp.ClientSession, megatron: Megatron) -> None:
     key = f"bad-{uuid.uuid4().hex[:8]}"

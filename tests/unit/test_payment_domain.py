@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from domain.payment import (
-    Attempt, GatewayAnswer, PaymentState, PaymentStatus, attempt, backoff, deadline_passed, evolve, ready_to_charge,
-    must_ask_first, needs_refund, refunded, retry_due, retry_later, settle,
+    Attempt, GatewayAnswer, PaymentState, PaymentStatus, attempt, backoff, charge_unknown, deadline_passed, evolve,
+    ready_to_charge, must_ask_first, needs_refund, refunded, retry_due, retry_later, settle,
 )
 from streams.events import (
     Contact, FailureReason, InventoryFailed, InventoryReserved, Line, Message, OrderFailed, OrderPlaced,
@@ -191,3 +191,24 @@ def test_order_failed_after_charge_started_does_not_cancel() -> None:
     state = attempt(ready_state(), at(10), 60.0)
     after = evolve(state, order_failed(FailureReason.TIMED_OUT), at(11))
     assert after is not None and after.status is PaymentStatus.PENDING and after.order_failed
+
+
+def test_a_cancelled_payment_with_both_facts_in_is_checked_with_the_gateway_once() -> None:
+    """A predecessor killed mid-call may have charged it: its attempt is stored only after the answer."""
+    cancelled = fold(placed(), order_failed(FailureReason.TIMED_OUT))
+    assert cancelled is not None and not charge_unknown(None, cancelled)  # never reserved: never charged
+    late = evolve(cancelled, reserved(), at(9))
+    assert late is not None and charge_unknown(cancelled, late)
+    assert evolve(late, reserved(), at(10)) is late  # a redelivery folds to the same state: no second check
+
+
+def test_a_payment_cancelled_before_reservation_is_not_checked() -> None:
+    state = fold(reserved(), order_failed(FailureReason.TIMED_OUT))  # no amount: nothing could be charged
+    assert state is not None and state.status is PaymentStatus.CANCELLED
+    assert not charge_unknown(None, state)
+
+
+def test_an_attempt_on_record_is_settled_by_the_sweep_not_by_the_check() -> None:
+    pending = attempt(ready_state(), at(10), 60.0)
+    after = evolve(pending, order_failed(FailureReason.TIMED_OUT), at(11))
+    assert after is not None and not charge_unknown(pending, after)
