@@ -29,11 +29,14 @@ class EmailSender(Service):
         with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.http_timeout_s) as smtp:
             smtp.send_message(message)
 
-    async def send(self, to: str, subject: str, body: str) -> None:
+    async def send(self, to: str, subject: str, body: str, message_id: str) -> None:
+        """``message_id`` is the same for every attempt at one delivery: a copy sent again after a
+        crash (at-least-once) carries the Message-ID of the first, and mailboxes drop it."""
         message = EmailMessage()
         message["From"] = self.settings.mail_from
         message["To"] = to
         message["Subject"] = subject
+        message["Message-ID"] = f"<{message_id}@{self.settings.mail_from.rpartition('@')[2]}>"
         message.set_content(body)
         await asyncio.wait_for(asyncio.to_thread(self._send, message), self.settings.http_timeout_s)
 

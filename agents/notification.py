@@ -35,7 +35,9 @@ async def deliver(stream):  # type: ignore[no-untyped-def]
 async def handle(command: NotifyOrder) -> None:
     record = sent.get(command.order_id) or Sent()
     subject, body, text = compose(command)
-    deliveries = [("email", command.contact.email, lambda: email.send(command.contact.email, subject, body))]
+    email_id = f"{command.order_id}.{delivery_key(command, 'email').replace(':', '.').lower()}"
+    deliveries = [("email", command.contact.email,
+                   lambda: email.send(command.contact.email, subject, body, message_id=email_id))]
     if command.contact.phone:
         deliveries.append(("sms", command.contact.phone, lambda: sms.send(command.contact.phone or "", text)))
     for channel, recipient, send in deliveries:
@@ -48,10 +50,10 @@ async def handle(command: NotifyOrder) -> None:
             outcome = NotificationSent(order_id=command.order_id, channel=channel, recipient=recipient,
                                        status=command.status)
             record = Sent(keys=record.keys | {key})
+            sent.put(command.order_id, record)  # at once: a crash now re-sends only what follows
         except Exception as exc:
             log.warning("order %s: %s to %s failed: %s", command.order_id, channel, recipient, exc)
             outcome = NotificationFailed(order_id=command.order_id, channel=channel, recipient=recipient,
                                          error=str(exc) or type(exc).__name__)
         await app.emit(NOTIFICATION_EVENTS, outcome)
-    sent.put(command.order_id, record)
 register_notification_views(app, sent)

@@ -120,3 +120,5 @@ async def test_confirmation_email_in_mail_sink(ravis_order, settings):  # type: 
 
     messages = await eventually(mail, bool, timeout=10)
     assert "confirmed" in messages[0].lower() and ravis_order["placed"]["order_id"][:8] in messages[0]
+    # one Message-ID per order, status and channel, so a copy re-sent after a crash is a duplicate
+    assert f"Message-ID: <{ravis_order['placed']['order_id']}.confirmed.email@megatron.store>" in messages[0]
