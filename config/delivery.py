@@ -16,6 +16,12 @@ keeps, per partition, the next offset the agents must see. A record past it is h
 and the partition re-read from the expected offset (duplicates are fine: every handler is
 idempotent). A gap still there after ``patience`` seconds is real (a compacted or
 transactional topic on Apache Kafka, or records deleted by retention) and is let through.
+
+A record can also be lost after it was handed on: a rebalance clears the agents' queues,
+and Faust's commit (``min(acked) - committed > 1``) passes one offset nobody acknowledged.
+So the head of each partition, the committed offset, must be acknowledged before a commit
+moves on; a head that stays unacknowledged and is in no agent's hands for ``HEAD_PATIENCE``
+patiences was dropped, and the partition is re-read from it.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["DeliveryGuard", "Verdict"]
+__all__ = ["DeliveryGuard", "Verdict", "HEAD_PATIENCE"]
+
+HEAD_PATIENCE = 5  # patiences an unacknowledged head may wait in a queue before it counts as dropped
 
 
 class Verdict(enum.Enum):
@@ -42,6 +50,7 @@ class DeliveryGuard:
     clock: Callable[[], float] = time.monotonic
     _expected: dict[Hashable, int] = field(default_factory=dict)
     _missing_since: dict[Hashable, tuple[int, float]] = field(default_factory=dict)
+    _blocked_since: dict[Hashable, tuple[int, float]] = field(default_factory=dict)
 
     def expected(self, tp: Hashable) -> int | None:
         return self._expected.get(tp)
@@ -66,6 +75,7 @@ class DeliveryGuard:
         for tp in tps:
             self._expected.pop(tp, None)
             self._missing_since.pop(tp, None)
+            self._blocked_since.pop(tp, None)
 
     def check(self, tp: Hashable, offset: int) -> Verdict:
         """What to do with the record at ``offset`` of ``tp``, fetched just now."""
@@ -86,3 +96,19 @@ class DeliveryGuard:
             self._missing_since.pop(tp, None)
             return Verdict.ACCEPT_GAP
         return Verdict.REREAD
+
+    def head_blocked(self, tp: Hashable, head: int) -> bool:
+        """A commit of ``tp`` waits for ``head``: True once it has waited long enough to re-read
+        (then the clock starts again, so re-reads of one head are spaced out)."""
+        now = self.clock()
+        offset, since = self._blocked_since.setdefault(tp, (head, now))
+        if offset != head:
+            self._blocked_since[tp] = (head, now)
+            return False
+        if now - since >= HEAD_PATIENCE * self.patience:
+            self._blocked_since[tp] = (head, now)
+            return True
+        return False
+
+    def head_moved(self, tp: Hashable) -> None:
+        self._blocked_since.pop(tp, None)
