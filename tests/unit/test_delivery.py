@@ -6,11 +6,14 @@ from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
 import pytest
+from faust.transport import by_url
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP as TP_
 
+from config.app import broker_url
 from config.delivery import DeliveryGuard, Verdict
-from config.transport import Consumer
+from config.settings import Settings
+from config.transport import Consumer, Transport
 
 TP = ("order-commands", 2)
 
@@ -189,3 +192,11 @@ async def test_an_owed_record_is_not_dropped_as_already_read(monkeypatch: pytest
     consumer._read_offset[src] = 12  # Faust's drain loop would drop offsets below this
     assert await handed_on(consumer) == [2]
     assert consumer._read_offset[src] == 2  # so the drain loop hands 2 on
+
+
+@pytest.mark.parametrize("kind,scheme", [("tansu", "tansu"), ("kafka", "kafka-ordered")])
+def test_both_broker_kinds_get_this_transport(kind: str, scheme: str) -> None:
+    """The delivery fix is Faust's, not Tansu's: Apache Kafka runs get the same consumer."""
+    url = broker_url(Settings(broker_kind=kind, kafka_broker="kafka://broker:9092"))
+    assert url == f"{scheme}://broker:9092"
+    assert by_url(url) is Transport
