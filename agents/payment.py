@@ -90,6 +90,11 @@ async def charge(state: PaymentState) -> None:
             store(state)
             log.info("payment %s: no answer from the gateway, retry at %s", state.payment_id, state.retry_at)
             return
+    await conclude(state, answer, ref)
+
+
+async def conclude(state: PaymentState, answer: GatewayAnswer, ref: str | None) -> None:
+    """The gateway's answer settles the payment and is announced; an approval for a failed order is refunded."""
     state, outcome = settle(state, answer, ref, utcnow())
     await app.emit(PAYMENT_EVENTS, outcome)
     log.info("payment %s for order %s: %s", state.payment_id, state.order_id, state.status.value)
@@ -105,10 +110,7 @@ async def ask_after_cancel(state: PaymentState) -> None:
     if answer is GatewayAnswer.APPROVED:
         log.warning("payment %s: approved at the gateway for failed order %s; refunding", state.payment_id,
                     state.order_id)
-        state = attempt(state, utcnow(), app.settings.payment_deadline_s)
-        state, outcome = settle(state, answer, ref, utcnow())
-        await app.emit(PAYMENT_EVENTS, outcome)
-        await refund(state)
+        await conclude(attempt(state, utcnow(), app.settings.payment_deadline_s), answer, ref)
         return
     if answer is GatewayAnswer.TIMEOUT:
         await upi.cancel(state.payment_id)  # unknown there, or still in flight: void it (a no-op if unknown)

@@ -51,6 +51,7 @@ class DeliveryGuard:
     _expected: dict[Hashable, int] = field(default_factory=dict)
     _missing_since: dict[Hashable, tuple[int, float]] = field(default_factory=dict)
     _blocked_since: dict[Hashable, tuple[int, float]] = field(default_factory=dict)
+    heads_to_check: dict[Hashable, int] = field(default_factory=dict)  # blocked long enough: dropped?
 
     def expected(self, tp: Hashable) -> int | None:
         return self._expected.get(tp)
@@ -76,6 +77,7 @@ class DeliveryGuard:
             self._expected.pop(tp, None)
             self._missing_since.pop(tp, None)
             self._blocked_since.pop(tp, None)
+            self.heads_to_check.pop(tp, None)
 
     def check(self, tp: Hashable, offset: int) -> Verdict:
         """What to do with the record at ``offset`` of ``tp``, fetched just now."""
@@ -98,8 +100,9 @@ class DeliveryGuard:
         return Verdict.REREAD
 
     def head_blocked(self, tp: Hashable, head: int) -> bool:
-        """A commit of ``tp`` waits for ``head``: True once it has waited long enough to re-read
-        (then the clock starts again, so re-reads of one head are spaced out)."""
+        """A commit of ``tp`` waits for ``head``: True once it has waited long enough to re-read,
+        and then ``head`` is put in :attr:`heads_to_check` (the clock starts again, so re-reads
+        of one head are spaced out)."""
         now = self.clock()
         offset, since = self._blocked_since.setdefault(tp, (head, now))
         if offset != head:
@@ -107,6 +110,7 @@ class DeliveryGuard:
             return False
         if now - since >= HEAD_PATIENCE * self.patience:
             self._blocked_since[tp] = (head, now)
+            self.heads_to_check[tp] = head
             return True
         return False
 

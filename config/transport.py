@@ -67,11 +67,8 @@ class Consumer(faust_aiokafka.Consumer):
             return
         rereading: set[TP] = set()  # sought back: the rest of this fetch is stale for them
         for tp, head in self._dropped_heads():
-            rereading.add(tp)
-            log.warning("%s[%d]: offset %d was handed on and never acknowledged (dropped); re-reading from it",
-                        tp.topic, tp.partition, head)
-            self._count("delivery_rereads", tp.topic)
-            await self.seek_wait({tp: head})
+            await self._reread(rereading, tp, head, "was handed on and never acknowledged (dropped)")
+            self.guard.positioned(tp, head)
         async for tp, message in super().getmany(timeout):
             if tp in rereading:
                 continue
@@ -80,13 +77,9 @@ class Consumer(faust_aiokafka.Consumer):
                 continue
             expected = self.guard.expected(tp)
             verdict = self.guard.check(tp, message.offset)
-            if verdict is Verdict.REREAD:
+            if verdict is Verdict.REREAD:  # the gap's clock keeps running: the guard is not told of this seek
                 assert expected is not None
-                rereading.add(tp)
-                log.warning("%s[%d]: fetched offset %d before %d; re-reading from %d",
-                            tp.topic, tp.partition, message.offset, expected, expected)
-                self._count("delivery_rereads", tp.topic)
-                await super().seek_wait({tp: expected})  # not self.seek_wait: the gap's clock keeps running
+                await self._reread(rereading, tp, expected, f"is missing: fetched {message.offset} first")
                 continue
             read = self._read_offset.get(tp)
             if verdict is Verdict.DELIVER and message.offset == expected and read is not None and read > expected:
@@ -101,20 +94,26 @@ class Consumer(faust_aiokafka.Consumer):
                 self._count("delivery_gaps", tp.topic)
             yield tp, message
 
+    async def _reread(self, rereading: set[TP], tp: TP, offset: int, why: str) -> None:
+        """Seek ``tp`` back to ``offset``; the rest of the current fetch is stale for it."""
+        rereading.add(tp)
+        log.warning("%s[%d]: offset %d %s; re-reading from it", tp.topic, tp.partition, offset, why)
+        self._count("delivery_rereads", tp.topic)
+        await super().seek_wait({tp: offset})
+
     def _new_offset(self, tp: TP) -> int | None:
         """Faust's, without its off-by-one: a commit never passes an offset no agent acknowledged."""
         committed = self._committed_offset[tp]
         if (self.guard.patience > 0 and committed is not None and self._acked[tp]
                 and committed not in self._acked_index[tp] and not self._gap[tp].overlaps_point(committed)):
-            if self.guard.head_blocked(tp, committed):
-                self.__dict__.setdefault("_heads_to_check", {})[tp] = committed
+            self.guard.head_blocked(tp, committed)
             return None
         self.guard.head_moved(tp)
         return super()._new_offset(tp)
 
     def _dropped_heads(self) -> list[tuple[TP, int]]:
         """Blocked heads that no agent holds (a rebalance cleared them from a queue): re-read them."""
-        pending: dict[TP, int] = self.__dict__.get("_heads_to_check", {})
+        pending = self.guard.heads_to_check
         if not pending:
             return []
         in_hand = {(m.tp, m.offset) for m in list(self._unacked_messages)}
@@ -133,7 +132,7 @@ class Consumer(faust_aiokafka.Consumer):
             fresh = self.guard.unknown(tp for tp in self.assignment() if self.app.topics.acks_enabled_for(tp.topic))
             if fresh:
                 for tp, offset in (await self.earliest_offsets(*fresh)).items():
-                    if tp in self.guard.unknown([tp]):
+                    if self.guard.expected(tp) is None:  # nothing handed on while we asked
                         self.guard.positioned(tp, offset)
         log.info("delivery positions after seek: %s", " ".join(
             f"{tp.topic}[{tp.partition}]={self.guard.expected(tp)}" for tp in sorted(self.assignment())

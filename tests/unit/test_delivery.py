@@ -124,6 +124,7 @@ def test_an_unacknowledged_head_asks_for_a_reread_only_after_waiting_long_enough
     assert not g.head_blocked(TP, 40)  # may still be waiting in an agent's queue
     clock.now += 0.2
     assert g.head_blocked(TP, 40)  # 10 s (5 patiences): dropped, re-read it
+    assert g.heads_to_check == {TP: 40}
     assert not g.head_blocked(TP, 40)  # and not again at once
     clock.now += 3.0
     assert not g.head_blocked(TP, 41)  # a new head starts a new wait
