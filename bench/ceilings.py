@@ -2,7 +2,7 @@
 
 (a) the broker: aiokafka producing and then consuming ~300-byte keyed JSON on an
 8-partition topic with the clients every non-Faust part of the project uses
-(``config.kafka``: acks=all, one record per batch on Tansu, the services' fetch wait);
+(``config.kafka``: acks=all, the services' linger and batch size);
 (b) the framework: one bare Faust agent (``bench.passthrough``) passing those
 messages from one topic to another as a real ``faust worker`` process.
 """
@@ -21,14 +21,13 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
 
 from bench.offsets import end_offsets
 from bench.procstat import cpu_seconds, memory_mb
 from bench.stack import Stack
-from config.kafka import bootstrap_servers, consumer, create_topics, producer
+from config.kafka import bootstrap_servers, consumer, create_topics, producer, topic_partitions
 from config.settings import Settings
 
 __all__ = ["bench_messages", "broker_ceiling", "agent_ceiling", "delete_topics"]
@@ -86,10 +85,7 @@ async def _read(settings: Settings, topic: str, expected: int, timeout: float) -
     c = consumer(settings)
     await c.start()
     try:
-        parts = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
-        if not parts:
-            await c._client.force_metadata_update()
-            parts = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
+        parts = await topic_partitions(c, topic)
         c.assign(parts)
         await c.seek_to_beginning(*parts)
         stamps: list[int] = []
@@ -127,9 +123,9 @@ async def broker_ceiling(settings: Settings, run_id: str, n: int, budget_s: floa
     read, consume_s, _ = await _read(settings, topic, sent, budget_s)
     return {
         "topic": topic, "partitions": partitions, "message_bytes": len(messages[0][1]),
-        "producer": "config.kafka.producer: acks=all, linger 0, "
-                    f"max_batch_size={'1 (one record per batch, Tansu)' if settings.one_record_per_batch else 16384}",
-        "consumer": f"config.kafka.consumer: fetch_max_wait_ms={settings.kafka_fetch_max_wait_ms}",
+        "producer": f"config.kafka.producer: acks=all, linger {settings.producer_linger_ms} ms, "
+                    f"max_batch_size={settings.producer_max_batch_size}",
+        "consumer": "config.kafka.consumer: aiokafka's defaults",
         "produced": sent, "produce_s": round(produce_s, 3),
         "produce_msgs_per_s": round(sent / produce_s) if produce_s else None,
         "consumed": read, "consume_s": round(consume_s, 3),
@@ -138,20 +134,20 @@ async def broker_ceiling(settings: Settings, run_id: str, n: int, budget_s: floa
 
 
 async def agent_ceiling(stack: Stack, run_id: str, n: int, budget_s: float, log_dir: Path,
-                        await_ack: bool = False, batched: bool = False) -> dict[str, object]:
+                        await_ack: bool = False) -> dict[str, object]:
     """(b) preload ``n`` messages, start ``faust -A bench.passthrough worker``, time its output.
 
     The rate is taken from the output records' own timestamps (first to last), so the
     worker's start-up and group join are not in it; they are reported apart.
     """
     s = stack.settings
-    variant = "batched" if batched else "ack" if await_ack else "send"
+    variant = "ack" if await_ack else "send"
     name = f"bench-passthrough-{variant}-{run_id}"
     source, sink = f"bench-agent-{variant}-in-{run_id}", f"bench-agent-{variant}-out-{run_id}"
     await create_topics(s, [source, sink], s.topic_partitions)
     preloaded, _ = await _produce(s, source, bench_messages(n), budget_s)
     env = {**stack.env, "BENCH_AGENT_NAME": name, "BENCH_AGENT_SOURCE": source, "BENCH_AGENT_SINK": sink,
-           "BENCH_AGENT_AWAIT_ACK": "1" if await_ack else "0", "BENCH_AGENT_BATCHED": "1" if batched else "0",
+           "BENCH_AGENT_AWAIT_ACK": "1" if await_ack else "0",
            "DATA_DIR": str(stack.workdir / "agent-data"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     (stack.workdir / "agent-data").mkdir(parents=True, exist_ok=True)
@@ -175,7 +171,7 @@ async def agent_ceiling(stack: Stack, run_id: str, n: int, budget_s: float, log_
                 done, progress_at = now_done, time.monotonic()
             if done and first is None:
                 first = (done, cpu_seconds(worker.pid) or 0.0)
-            # all passed; or stalled (batched output: Tansu's end offsets can stay short of the true end)
+            # all passed; or stalled (the worker lost records or hung: reported as incomplete)
             if done >= preloaded or (done and time.monotonic() - progress_at > 3.0):
                 break
             await asyncio.sleep(0.25)
@@ -202,12 +198,9 @@ async def agent_ceiling(stack: Stack, run_id: str, n: int, budget_s: float, log_
     full_seconds = sorted(per_second[:-1])  # the last second is partial
     return {
         "app": f"{s.app_id_prefix}-{name}", "source": source, "sink": sink, "partitions": s.topic_partitions,
-        "settings": "config.app.create_app (the services' factory): acks=all, producer_max_batch_size="
-                    f"{16384 if batched or not s.one_record_per_batch else 1}, fetch wait "
-                    f"{s.kafka_fetch_max_wait_ms} ms, concurrency 1"
-                    + (" -- NOT the services' settings: Faust's default batching, for comparison" if batched else ""),
+        "settings": "config.app.create_app (the services' factory): acks=all, producer linger "
+                    f"{s.producer_linger_ms} ms, max_batch_size={s.producer_max_batch_size}, concurrency 1",
         "send": "each send's ack awaited, as ServiceApp.emit does" if await_ack
-                else "Faust's send with Faust's default batching" if batched
                 else "Faust's send: handed to the producer, ack not awaited",
         "preloaded": preloaded, "passed": count, "complete": count >= preloaded,
         "msgs_per_s": round((count - 1) / span_s) if span_s > 0 else None,

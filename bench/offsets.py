@@ -1,8 +1,8 @@
 """Messages per order, from the broker's own offsets: end offsets count what was written, the
 services' committed offsets count what their agents consumed.
 
-On Tansu every producer of the project writes one record per batch, so ListOffsets(latest)
-is the exact count (DESIGN.md, "End offsets are wrong"); on Apache Kafka it always is.
+With at-least-once (no transaction markers) ListOffsets(latest) on Apache Kafka is the exact
+count of records written.
 """
 
 from __future__ import annotations

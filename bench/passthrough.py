@@ -2,7 +2,7 @@
 
 Run by the bench as ``faust -A bench.passthrough worker``. It is built by the same
 factory as every service (``config.app.create_app``: same broker URL and transport,
-acks, one record per batch on Tansu, fetch wait, session timeout), so its
+acks, linger and batch size, session timeout), so its
 rate is the framework's own limit for the pipeline's kind of hop on this machine.
 Two ways to send, chosen by ``BENCH_AGENT_AWAIT_ACK``: ``0`` is Faust's own way
 (``send`` hands the record to the producer and the agent goes on), ``1`` waits for the
@@ -24,9 +24,6 @@ sink = app.topic(os.environ.get("BENCH_AGENT_SINK", "bench-agent-out"), partitio
 
 
 AWAIT_ACK = os.environ.get("BENCH_AGENT_AWAIT_ACK", "0") == "1"
-if os.environ.get("BENCH_AGENT_BATCHED", "0") == "1":
-    # for comparison only, not the services' settings: Faust's default batching (wrong end offsets on Tansu)
-    app.conf.producer_max_batch_size = 16384
 
 
 @app.agent(source)

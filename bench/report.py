@@ -108,10 +108,6 @@ def table(r: dict[str, Any]) -> str:
 
     row(f"bare Faust agent topic -> topic ({a.get('partitions')} partitions), msgs/s", agent_rate(a))
     row("   the same, awaiting each send's ack (as ServiceApp.emit), msgs/s", agent_rate(ack))
-    batched = _get(r, "ceilings", "bare_agent_batched")
-    if batched:
-        row("   the same with Faust's default batching (not the services' settings), msgs/s",
-            agent_rate(batched))
     row("bare agent CPU s per 1,000 msgs (send / await ack)",
         f"{_fmt(a.get('cpu_s_per_1000_msgs'))} / {_fmt(ack.get('cpu_s_per_1000_msgs'))}")
     po = r.get("per_order") or {}

@@ -56,13 +56,12 @@ class Profile:
     drain_s: float  # how long a phase's orders may take to become final after its schedule ends
     idle_s: float = 10.0  # CPU of the platform without load, subtracted for the net cost
     grace_s: float = 0.5  # a step "follows" when its orders confirm by its end + this
-    batched_agent: bool = True  # also time the bare agent with Faust's default batching, for comparison
     follow_ratio: float = 0.95
 
 
 FULL = Profile("full", 20_000, 20_000, 30.0, 100, 5.0,
                (2, 3, 4, 6, 8, 11, 15, 20, 27, 36, 48, 64, 85, 113), 10.0, 60.0, 30.0)
-QUICK = Profile("quick", 2_000, 2_000, 10.0, 10, 5.0, (2, 4), 2.0, 4.0, 15.0, idle_s=2.0, batched_agent=False)
+QUICK = Profile("quick", 2_000, 2_000, 10.0, 10, 5.0, (2, 4), 2.0, 4.0, 15.0, idle_s=2.0)
 
 Log = Callable[[str], None]
 
@@ -192,8 +191,8 @@ async def per_order_phase(run: Run, start: Snapshot) -> dict[str, Any]:
     after, settled = await settle(s, before)
     counts = per_order(before, after, figures["confirmed"])
     counts.update({"settled": settled, "batch": figures,
-                   "note": "every topic's end offsets before/after the batch (exact on Tansu: one record per "
-                           "batch), and every service group's committed offsets"})
+                   "note": "every topic's end offsets before/after the batch, and every service group's "
+                           "committed offsets"})
     return counts
 
 
@@ -358,8 +357,9 @@ async def measure(stack: Stack, profile: Profile, log: Log, *, skip_ceilings: bo
     result: dict[str, Any] = {
         "bench": {"profile": profile.name, "run_id": run_id, "started_at": datetime.now(timezone.utc).isoformat(),
                   "platform": "started by the bench (isolated)" if stack.started_here else "running (--gateway)",
-                  "gateway": s.gateway_url, "broker": s.kafka_broker, "broker_kind": s.broker_kind,
-                  "topic_partitions": s.topic_partitions, "fetch_max_wait_ms": s.kafka_fetch_max_wait_ms,
+                  "gateway": s.gateway_url, "broker": s.kafka_broker,
+                  "topic_partitions": s.topic_partitions, "producer_linger_ms": s.producer_linger_ms,
+                  "producer_max_batch_size": s.producer_max_batch_size,
                   "upi_sim_delay_ms": s.upi_sim_delay_ms, "notes": list(stack.notes)},
         "machine": machine(),
     }
@@ -372,12 +372,9 @@ async def measure(stack: Stack, profile: Profile, log: Log, *, skip_ceilings: bo
         own_topics.append(str(broker["topic"]))
         log(f"  broker: produce {broker['produce_msgs_per_s']} msgs/s, consume {broker['consume_msgs_per_s']} msgs/s")
         agents = {}
-        variants = [("bare_agent", False, False), ("bare_agent_await_ack", True, False)]
-        if profile.batched_agent:
-            variants.append(("bare_agent_batched", False, True))
-        for key, await_ack, batched in variants:
+        for key, await_ack in (("bare_agent", False), ("bare_agent_await_ack", True)):
             agent = await agent_ceiling(stack, run_id, profile.agent_messages, profile.ceiling_budget_s,
-                                        log_dir or stack.workdir / "log", await_ack=await_ack, batched=batched)
+                                        log_dir or stack.workdir / "log", await_ack=await_ack)
             own_topics += [str(agent["source"]), str(agent["sink"])]
             log(f"  bare Faust agent ({agent['send']}): {agent['msgs_per_s']} msgs/s "
                 f"({agent['passed']} of {agent['preloaded']})")

@@ -20,6 +20,7 @@ from yarl import URL
 
 from bench.procstat import listening_pids
 from config.settings import SERVICES, Settings
+from dev.clean import forget
 from dev.platform import Platform, isolated_env
 
 __all__ = ["Stack", "started_platform", "running_platform"]
@@ -43,7 +44,7 @@ def _settings_from(env: dict[str, str]) -> Settings:
 
 @contextmanager
 def started_platform(log: Callable[[str], None] = print) -> Iterator[Stack]:
-    """Start the whole platform (Tansu, bootstrap, simulators, one worker per service) and stop it after."""
+    """Start the whole platform (Kafka, bootstrap, simulators, one worker per service) and stop it after."""
     with tempfile.TemporaryDirectory(prefix="megatron-bench-") as tmp:
         env = isolated_env(Path(tmp), "bench")
         platform = Platform(env=env, start_broker=True)
@@ -54,7 +55,7 @@ def started_platform(log: Callable[[str], None] = print) -> Iterator[Stack]:
             yield Stack(platform.settings, {**os.environ, **env}, pids, True, Path(tmp))
         finally:
             platform.stop()
-            asyncio.run(_cleanup(platform.settings))
+            asyncio.run(forget(platform.settings))
 
 
 def running_platform(gateway_url: str, workdir: Path) -> Stack:
@@ -72,25 +73,3 @@ def running_platform(gateway_url: str, workdir: Path) -> Stack:
     if missing:
         notes.append(f"no process of this user listens for {', '.join(missing)}: their cost is not measured")
     return Stack(settings, env, pids, False, workdir, notes)
-
-
-async def _cleanup(settings: Settings) -> None:
-    """Drop the isolated platform's MySQL databases and Redis keys (bounded scans)."""
-    from tables.schema import drop_databases
-
-    try:
-        await drop_databases(settings)
-    except Exception as exc:  # cleanup must not hide the figures
-        print(f"note: could not drop the bench databases: {exc}")
-    try:
-        import redis.asyncio as redis
-
-        client = redis.from_url(settings.redis_url, socket_timeout=2)
-        try:
-            keys = [k async for k in client.scan_iter(match=f"{settings.redis_key_prefix}:*", count=1000)][:1_000_000]
-            for i in range(0, len(keys), 1000):
-                await client.delete(*keys[i:i + 1000])
-        finally:
-            await client.aclose()
-    except Exception as exc:
-        print(f"note: could not delete the bench's Redis keys: {exc}")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiokafka import TopicPartition
-
 from cli.errors import BadInput
-from config.kafka import consumer, producer, read_topic_records
+from config.kafka import consumer, producer, read_topic_records, topic_partitions
 from config.settings import Settings
 from streams.schema import DeadLetter
 from streams.topics import CATALOG, dlq_name
@@ -53,7 +51,7 @@ async def redrive(settings: Settings, topics: list[str], dry_run: bool = False) 
     seen: set[tuple[str, int, int]] = set()
     try:
         for topic in topics:
-            parts = [TopicPartition(topic, n) for n in sorted(c.partitions_for_topic(topic) or ())]
+            parts = await topic_partitions(c, topic)
             if not parts:
                 continue
             c.assign(parts)

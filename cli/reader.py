@@ -7,17 +7,13 @@ each event's ``occurred_at``, which is what "inside the range" means (see
 :class:`TimeRange`). Partitions are read one after another, each in offset order, so
 the same log always gives the same output.
 
-Seen on Tansu 0.6: ``offsets_for_times`` works, resolved by the broker's append time,
-except that a time after a partition's last record is answered with offset 0 and
-timestamp -1 instead of "none". Such an answer is checked against the partition's
-last record: if that is older than the time asked, nothing is read there; otherwise
-the partition is read from its start. Either way no record inside the range is lost.
+A start time is found with the broker's ``offsets_for_times`` (by the records' timestamps);
+a partition with no record at or after it is not read at all.
 """
 
 from __future__ import annotations
 
 import time
-from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import AsyncIterator, Callable
@@ -25,7 +21,7 @@ from typing import AsyncIterator, Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cli.errors import BadInput
-from config.kafka import consumer
+from config.kafka import consumer, topic_partitions
 from config.settings import Settings
 
 __all__ = ["Record", "TimeRange", "parse_time", "LogReader", "CLOCK_SKEW"]
@@ -134,13 +130,10 @@ class LogReader:
     async def _partitions(self, topic: str) -> list[TopicPartition]:
         c = self._consumer
         assert c is not None
-        partitions = c.partitions_for_topic(topic)
-        if not partitions:
-            await c._client.force_metadata_update()  # a consumer with no subscription may not know it yet
-            partitions = c.partitions_for_topic(topic)
-        if not partitions:
+        parts = await topic_partitions(c, topic)
+        if not parts:
             raise BadInput(f"no topic {topic!r} on {self.settings.kafka_broker}")
-        return [TopicPartition(topic, p) for p in sorted(partitions)]
+        return parts
 
     async def _start_at(self, parts: list[TopicPartition], begin: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
         """The first offset of each partition at or after ``since - CLOCK_SKEW``, by the broker's offsets-for-times."""
@@ -151,23 +144,9 @@ class LogReader:
         start: dict[TopicPartition, int] = {}
         for tp in parts:
             answer = found.get(tp)
-            if answer is None:  # Kafka: no record at or after that time
-                offset = self.end[tp]
-            elif answer.timestamp < 0:  # Tansu's "none"; see the module docstring
-                last = await self._last_timestamp(tp)
-                offset = self.end[tp] if last is not None and last < target else begin[tp]
-            else:
-                offset = answer.offset
+            offset = self.end[tp] if answer is None else answer.offset  # None: no record at or after it
             start[tp] = min(max(offset, begin[tp]), self.end[tp])
         return start
-
-    async def _last_timestamp(self, tp: TopicPartition) -> int | None:
-        if self.end[tp] <= 0:
-            return None
-        async with aclosing(self._read(tp, self.end[tp] - 1)) as records:
-            async for record in records:
-                return record.timestamp_ms
-        return None
 
     async def _read(self, tp: TopicPartition, offset: int) -> AsyncIterator[Record]:
         c = self._consumer

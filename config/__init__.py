@@ -1,1 +1,1 @@
-"""Settings, the app factory, the Tansu-aware transport and plain Kafka clients."""
+"""Settings, the app factory, the in-order transport and plain Kafka clients."""

@@ -1,15 +1,12 @@
 """The one app factory: every service is ``create_app("<service>")`` with the same tuning.
 
-What Tansu taught us is applied here and only here, behind settings, so the same
-code runs on Apache Kafka with ``BROKER_KIND=kafka``:
-- fetch wait: the ``tansu://`` transport (``config.transport``);
-- end offsets: producers write one record per batch, so table recovery reads the
-  changelog to its true end (``producer_max_batch_size=1``);
-- group joins take half the session timeout: ``BROKER_SESSION_TIMEOUT`` (10 s);
-- at-least-once by default (no transactions on Tansu), every handler idempotent.
-
-On every broker, the transport also hands each partition's records on without holes, so a
-Faust race after restarts cannot commit past records no agent handled (``config.delivery``).
+Apache Kafka is the broker everywhere (``dev.broker`` locally). The tuning here, each a setting:
+- producers batch (``PRODUCER_LINGER_MS``, ``PRODUCER_MAX_BATCH_SIZE``) and wait for acks=all;
+- topics and tables are replicated as ``TOPIC_REPLICATION_FACTOR`` and
+  ``TABLE_STANDBY_REPLICAS`` say (1 and 0 on one local broker, 3 and 1 in compose);
+- at-least-once by default, every handler idempotent (``PROCESSING_GUARANTEE``);
+- the transport hands each partition's records on without holes, so a Faust race after
+  restarts cannot commit past records no agent handled (``config.delivery``).
 
 :class:`ServiceApp` adds what every service needs on top of :class:`faust.App`:
 catalog topics with the pydantic schema, sending keyed events, dead letters,
@@ -30,7 +27,7 @@ from yarl import URL
 from config.logs import event_logger, log_event
 from config.metrics import Metrics
 from config.settings import SERVICES, Settings, get_settings
-from config.transport import SCHEMES
+from config.transport import SCHEME
 from streams.events import Message
 from streams.schema import SCHEMA, DeadLetter
 from streams.topics import TopicSpec, dlq_name
@@ -45,7 +42,7 @@ M = TypeVar("M", bound=BaseModel)
 
 def broker_url(settings: Settings) -> str:
     """The broker URL Faust gets: its scheme selects this project's transport (``config.transport``)."""
-    return str(URL(settings.kafka_broker).with_scheme(SCHEMES[settings.broker_kind]))
+    return str(URL(settings.kafka_broker).with_scheme(SCHEME))
 
 
 class ServiceApp(faust.App):
@@ -144,15 +141,15 @@ def create_app(service: str, settings: Settings | None = None) -> ServiceApp:
         web_enabled=has_web,
         web_tables_enabled=False,
         topic_partitions=s.topic_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=s.topic_replication_factor,
         processing_guarantee=s.processing_guarantee,
         producer_acks=-1,
-        producer_linger_ms=0,
-        producer_max_batch_size=1 if s.one_record_per_batch else 16384,
+        producer_linger_ms=s.producer_linger_ms,
+        producer_max_batch_size=s.producer_max_batch_size,
         broker_session_timeout=s.broker_session_timeout,
         broker_heartbeat_interval=min(3.0, s.broker_session_timeout / 4),
         consumer_auto_offset_reset="earliest",
-        table_standby_replicas=0,
+        table_standby_replicas=s.table_standby_replicas,
         key_serializer="raw",
         value_serializer="raw",
     )

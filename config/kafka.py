@@ -1,7 +1,7 @@
 """Plain aiokafka clients for everything that is not a Faust worker (bootstrap, CLI, tests, bench).
 
-They follow the same Tansu rules as the workers: one record per produce batch
-(so end offsets stay exact) and a short fetch wait.
+They use the workers' producer settings (acks=all, the same linger and batch size) and
+create topics with the replication the settings ask for.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from config.settings import Settings
 from streams.events import Message
 from streams.topics import TopicSpec
 
-__all__ = ["bootstrap_servers", "producer", "consumer", "create_topics", "read_topic_records",
+__all__ = ["bootstrap_servers", "producer", "consumer", "topic_partitions", "create_topics", "read_topic_records",
            "send_messages", "committed_offsets"]
 
 
@@ -29,8 +29,8 @@ def bootstrap_servers(settings: Settings) -> str:
 
 def producer(settings: Settings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers(settings), acks="all", linger_ms=0,
-        max_batch_size=1 if settings.one_record_per_batch else 16384,
+        bootstrap_servers=bootstrap_servers(settings), acks="all", linger_ms=settings.producer_linger_ms,
+        max_batch_size=settings.producer_max_batch_size,
     )
 
 
@@ -39,8 +39,18 @@ def consumer(settings: Settings, *topics: str, group_id: str | None = None) -> A
     running service notices it; with one (and ``assign()``) it can read and commit that group's offsets."""
     return AIOKafkaConsumer(
         *topics, bootstrap_servers=bootstrap_servers(settings), group_id=group_id, enable_auto_commit=False,
-        auto_offset_reset="earliest", fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        auto_offset_reset="earliest",
     )
+
+
+async def topic_partitions(c: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The partitions of ``topic``, [] if the broker has no such topic. A consumer that subscribes to
+    nothing learns no topic's metadata at start on Apache Kafka, so it is asked for once here."""
+    partitions = c.partitions_for_topic(topic)
+    if not partitions:
+        await c._client.force_metadata_update()
+        partitions = c.partitions_for_topic(topic)
+    return [TopicPartition(topic, p) for p in sorted(partitions or ())]
 
 
 async def create_topics(settings: Settings, names: list[str], partitions: int,
@@ -55,7 +65,9 @@ async def create_topics(settings: Settings, names: list[str], partitions: int,
         missing = [n for n in names if n not in existing]
         if missing:
             try:
-                await admin.create_topics([NewTopic(n, partitions, 1, topic_configs=configs.get(n, {}))
+                replicas = settings.topic_replication_factor
+                isr = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+                await admin.create_topics([NewTopic(n, partitions, replicas, topic_configs={**isr, **configs.get(n, {})})
                                            for n in missing])
             except TopicAlreadyExistsError:
                 pass
@@ -80,13 +92,9 @@ async def read_topic_records(settings: Settings, topic: str, timeout: float = 30
     c = consumer(settings)
     await c.start()
     try:
-        partitions = c.partitions_for_topic(topic)
-        if not partitions:
-            await c._client.force_metadata_update()
-            partitions = c.partitions_for_topic(topic)
-        if not partitions:
+        parts = await topic_partitions(c, topic)
+        if not parts:
             raise LookupError(f"no topic {topic!r} on {settings.kafka_broker}")
-        parts = [TopicPartition(topic, p) for p in sorted(partitions)]
         c.assign(parts)
         await c.seek_to_beginning(*parts)
         end = await c.end_offsets(parts)
@@ -123,7 +131,7 @@ async def committed_offsets(settings: Settings, group: str, topics: list[str]) -
     c = consumer(settings, group_id=group)
     await c.start()
     try:
-        parts = [TopicPartition(t, p) for t in topics for p in sorted(c.partitions_for_topic(t) or ())]
+        parts = [tp for t in topics for tp in await topic_partitions(c, t)]
         return {tp: (await c.committed(tp)) or 0 for tp in parts}
     finally:
         await c.stop()

@@ -29,19 +29,21 @@ class Settings(BaseSettings):
     # --- broker -----------------------------------------------------------
     kafka_broker: str = Field(
         "kafka://127.0.0.1:9092",
-        description="Kafka bootstrap URL. `make run` starts Tansu here unless this points elsewhere.",
+        description="Kafka bootstrap URL (`kafka://a:9092;b:9092` for several). Unless it is set, `make run` "
+        "starts a local Apache Kafka broker here.",
     )
-    broker_kind: Literal["tansu", "kafka"] = Field(
-        "tansu",
-        description="`tansu` turns on the Tansu workarounds (one record per produce batch, "
-        "short fetch wait); `kafka` for Apache Kafka.",
+    kafka_libs: Path = Field(
+        Path("~/.cache/megatron/kafka/libs"),
+        description="The local broker's jars, fetched by Maven from `dev/kafka/pom.xml` (`make kafka`).",
     )
-    kafka_fetch_max_wait_ms: int = Field(
-        20, ge=1, le=5000,
-        description="Consumer fetch wait. Tansu answers a fetch only after part of this wait (Faust hard-codes "
-        "1500 ms). Measured by `make bench`: 50 ms gave 20 orders/s and p99 219 ms at half capacity, 20 ms "
-        "28 orders/s and p99 151 ms, for 0.2 core more when idle; `BROKER_KIND=kafka` runs use 500.",
+    kafka_storage: Path = Field(
+        Path("var/kafka"), description="The local broker's log (topics, offsets, changelogs); kept across runs."
     )
+    producer_linger_ms: int = Field(
+        0, ge=0, description="How long a producer waits to fill a batch. Records sent while a request is in "
+        "flight are batched anyway; see docs/benchmark.md for the measurement.",
+    )
+    producer_max_batch_size: int = Field(16384, ge=1, description="Largest produce batch per partition, bytes.")
     kafka_delivery_gap_patience_s: float = Field(
         2.0, ge=0,
         description="A worker re-reads a partition whose fetch skipped records, so that no record is committed "
@@ -51,13 +53,23 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(
         4, ge=1, description="Partitions of every topic; a multiple of the most workers of one service."
     )
+    topic_replication_factor: int = Field(
+        1, ge=1, description="Replicas of every topic the platform creates: 1 on one local broker, 3 in compose."
+    )
+    topic_min_insync_replicas: int = Field(
+        1, ge=1, description="Replicas that must have a record before acks=all answers: 1 locally, 2 in compose "
+        "(one broker may be down, none is lost).",
+    )
+    table_standby_replicas: int = Field(
+        0, ge=0, description="Standby copies of each table on other workers of its service (1 in compose: a "
+        "failed worker's partitions resume without replaying the whole changelog).",
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
-        description="Tansu has no transactions, so handlers are idempotent; "
-        "`exactly_once` only on Apache Kafka.",
+        description="At-least-once with idempotent handlers; see the README on `exactly_once`.",
     )
     broker_session_timeout: float = Field(
-        10.0, gt=0, description="Consumer group session timeout, seconds. A group join takes half of it on Tansu."
+        10.0, gt=0, description="Consumer group session timeout, seconds: how long a dead worker keeps its partitions."
     )
     app_id_prefix: str = Field(
         "megatron", description="Prefix of every app id (consumer group); tests use a unique one."
@@ -117,11 +129,6 @@ class Settings(BaseSettings):
     # --- limits -----------------------------------------------------------
     max_line_quantity: int = Field(10, ge=1, description="Largest quantity of one cart line.")
     max_cart_lines: int = Field(20, ge=1, description="Most distinct SKUs in one cart.")
-
-    @property
-    def one_record_per_batch(self) -> bool:
-        """Tansu reports wrong end offsets for multi-record batches; table recovery needs them right."""
-        return self.broker_kind == "tansu"
 
     def service_url(self, service: str) -> str:
         """Base URL of a service's web server."""

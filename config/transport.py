@@ -1,57 +1,34 @@
-"""Faust's aiokafka transport with two fixes: a configurable fetch wait, in-order delivery.
+"""Faust's aiokafka transport, handing each partition's records on in order.
 
-**Fetch wait (Tansu only).** Faust hard-codes ``fetch_max_wait_ms=1500`` when it builds a
-worker's consumer, and Tansu does not wake a waiting fetch when data arrives: each hop then
-costs about half that wait (753 ms over three hops). The consumer thread here sets the wait
-from ``KAFKA_FETCH_MAX_WAIT_MS`` before it starts. It touches one private aiokafka
-attribute (``AIOKafkaConsumer._fetch_max_wait_ms``, read by ``start()``), so faust-streaming
-and aiokafka are pinned to exact versions.
+Faust can hand its agents a partition's records with a hole, count the hole as acknowledged
+and commit past records no agent handled (the race is told in ``config.delivery``). The
+consumer here re-reads the partition instead, through a ``DeliveryGuard``;
+``KAFKA_DELIVERY_GAP_PATIENCE_S=0`` gives Faust's behaviour back.
 
-**In-order delivery (every broker).** Faust can hand its agents a partition's records with a
-hole, count the hole as acknowledged and commit past records no agent handled (the race is
-told in ``config.delivery``). The consumer here re-reads the partition instead, through a
-``DeliveryGuard``; ``KAFKA_DELIVERY_GAP_PATIENCE_S=0`` gives Faust's behaviour back.
-
-The transport is registered through the ``faust.transports`` entry point for the URL schemes
-``tansu://`` and ``kafka-ordered://``; ``config.app.broker_url`` picks one by ``BROKER_KIND``.
+The transport is registered through the ``faust.transports`` entry point for the URL scheme
+``kafka-ordered://``; ``config.app.broker_url`` gives Faust that scheme.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
 
-import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
 from config.delivery import DeliveryGuard, Verdict
 from config.settings import get_settings
 
-__all__ = ["Transport", "SCHEMES"]
+__all__ = ["Transport", "SCHEME"]
 
-SCHEMES = {"tansu": "tansu", "kafka": "kafka-ordered"}  # BROKER_KIND -> URL scheme
+SCHEME = "kafka-ordered"
 
 log = logging.getLogger(__name__)
 
 
-class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Builds the worker consumer with the configured fetch wait on Tansu."""
-
-    def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
-        consumer = super()._create_worker_consumer(transport)
-        settings = get_settings()
-        if settings.broker_kind == "tansu":
-            consumer._fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
-        return consumer
-
-
 class Consumer(faust_aiokafka.Consumer):
     """Faust's consumer, handing each partition's records on without holes."""
-
-    def _new_consumer_thread(self) -> ConsumerThread:
-        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     @property
     def guard(self) -> DeliveryGuard:

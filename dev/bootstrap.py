@@ -1,8 +1,9 @@
 """Prepare a broker and MySQL for the platform: topics, mirror schema, seed stock. Safe to re-run.
 
-Every topic is created explicitly, with the partition count the apps use, before any
-worker starts: Tansu auto-creates topics with its own count, and a source topic and
-its table's changelog that disagree crash the agent (``PartitionsMismatch``).
+Every topic is created explicitly, with the partition count, replication and config the
+apps use, before any worker starts: the brokers do not auto-create topics (a typo fails
+loudly), and a source topic and its table's changelog that disagree crash the agent
+(``PartitionsMismatch``).
 """
 
 from __future__ import annotations

@@ -1,13 +1,19 @@
 """Start and stop the whole platform as real processes: ``make run`` and the tests use this one launcher.
 
-Order: broker (Tansu, unless ``KAFKA_BROKER`` points at one), bootstrap (topics,
-MySQL schema, seed), UPI simulator and mail sink, then one worker per service;
-it waits for each ``/health`` to say ready instead of sleeping.
+Order: MariaDB and Redis (private instances from the installed servers, only where nothing
+answers at the configured address), the Apache Kafka broker (unless told to use another),
+bootstrap (topics, MySQL schema, seed), UPI simulator and mail sink, then one worker per
+service; it waits for each to be ready instead of sleeping.
+
+Everything is kept across restarts: the broker's log, the tables' RocksDB folders, the MySQL
+mirror. A broker whose storage was just formatted is a new shop, so the tables and the mirror
+of the old one are dropped with it; they could never agree with an empty log.
 """
 
 from __future__ import annotations
 
 import os
+import asyncio
 import shutil
 import signal
 import subprocess
@@ -21,12 +27,17 @@ from pathlib import Path
 from yarl import URL
 
 from config.settings import SERVICES, Settings
-from dev.broker import free_port, start_tansu, wait_for_port
+from dev.broker import KafkaNode, free_port, wait_for_port
+from dev.stores import ensure_mysql, ensure_redis, stop_store
+from tables.schema import drop_databases
 
-__all__ = ["Platform", "Proc", "ROOT", "isolated_env"]
+__all__ = ["Platform", "Proc", "ROOT", "isolated_env", "start_stores"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+#: private MariaDB and Redis data, when this machine runs none (``make clean`` removes it with the rest of var/)
+STORES = ROOT / "var"
+INFRA = ("broker", "upi-gateway", "mail-sink")  # stopped after the workers, the broker last
 
 
 def isolated_env(tmp: Path, tag: str) -> dict[str, str]:
@@ -35,6 +46,7 @@ def isolated_env(tmp: Path, tag: str) -> dict[str, str]:
     unique = f"{tag}{uuid.uuid4().hex[:8]}"
     env = {
         "KAFKA_BROKER": f"kafka://127.0.0.1:{free_port()}",
+        "KAFKA_STORAGE": str(tmp / "kafka"),
         "APP_ID_PREFIX": f"{tag}-{unique}",
         "MYSQL_DB_PREFIX": f"{unique}_",
         "REDIS_KEY_PREFIX": f"{tag}-{unique}",
@@ -47,6 +59,22 @@ def isolated_env(tmp: Path, tag: str) -> dict[str, str]:
     for service in SERVICES:
         env[f"{service.upper()}_URL"] = f"http://127.0.0.1:{free_port()}"
     return env
+
+
+def start_stores(settings: Settings, log_dir: Path) -> list[subprocess.Popen[bytes]]:
+    """MariaDB and Redis where ``settings`` say; started here (data under var/) only where none answers.
+    Returns the processes started, for :func:`dev.stores.stop_store`."""
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, ensure in (("mariadb", ensure_mysql), ("redis", ensure_redis)):
+            proc = ensure(settings, STORES / name, log_dir / f"{name}.log")
+            if proc is not None:
+                started.append(proc)
+    except BaseException:
+        for proc in started:  # not left running in its own session
+            stop_store(proc)
+        raise
+    return started
 
 
 @dataclass
@@ -74,6 +102,9 @@ class Platform:
     env: dict[str, str]
     start_broker: bool = True
     procs: dict[str, Proc] = field(default_factory=dict)
+    own_stores: bool = True  # False: the caller provides MariaDB and Redis (the tests, behind their proxies)
+    stores: list[subprocess.Popen[bytes]] = field(default_factory=list)  # private MariaDB/Redis started here
+    fresh_broker: bool = False  # the broker's storage was formatted by this start
 
     @property
     def settings(self) -> Settings:
@@ -93,13 +124,25 @@ class Platform:
         self.procs[name] = proc
         return proc
 
+    def start_kafka(self) -> None:
+        """The local broker on ``KAFKA_BROKER``'s address, its log in ``KAFKA_STORAGE``."""
+        s = self.settings
+        url = URL(s.kafka_broker)
+        node = KafkaNode(url.host or "127.0.0.1", url.port or 9092, s.kafka_storage.absolute(),
+                         s.kafka_libs.expanduser())
+        log = self.log_dir / "broker.log"
+        popen, self.fresh_broker = node.start(log)
+        self.procs["broker"] = Proc("broker", popen, log)
+
     def start(self) -> None:
         s = self.settings
+        if self.own_stores:
+            self.stores += start_stores(s, self.log_dir)
         if self.start_broker:
-            shutil.rmtree(s.data_dir, ignore_errors=True)  # a new in-memory broker: old table state is stale
-            url = URL(s.kafka_broker)
-            tansu = start_tansu(url.host or "127.0.0.1", url.port or 9092, self.log_dir / "broker.log")
-            self.procs["broker"] = Proc("broker", tansu, self.log_dir / "broker.log")
+            self.start_kafka()
+            if self.fresh_broker:  # a new, empty log: the old tables and mirror belong to another shop
+                shutil.rmtree(s.data_dir, ignore_errors=True)
+                asyncio.run(drop_databases(s))
         s.data_dir.mkdir(parents=True, exist_ok=True)
         boot = self._spawn("bootstrap", [sys.executable, "-m", "dev.bootstrap"])
         if boot.popen.wait(timeout=120) != 0:
@@ -158,9 +201,11 @@ class Platform:
         return proc.popen.returncode
 
     def stop(self) -> None:
-        """Workers first, then simulators, the broker last."""
-        workers = [n for n in self.procs if n not in ("broker", "upi-gateway", "mail-sink")]
+        """Workers first, then simulators, the broker, and last the stores started here."""
+        workers = [n for n in self.procs if n not in INFRA]
         for name in workers:  # all at once: they leave their groups in parallel
             self.signal(name, signal.SIGTERM)
-        for name in [*workers, *(n for n in ("upi-gateway", "mail-sink", "broker") if n in self.procs)]:
-            self.stop_proc(name)
+        for name in [*workers, *(n for n in INFRA if n in self.procs)]:
+            self.stop_proc(name, timeout=60 if name == "broker" else 20)
+        while self.stores:
+            stop_store(self.stores.pop())

@@ -22,15 +22,20 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    started = time.monotonic()
     print(f"starting Megatron Store checkout (broker {s.kafka_broker}, "
-          f"{'Tansu started here' if platform.start_broker else 'external'}) ...", flush=True)
+          f"{f'Apache Kafka started here, its log in {s.kafka_storage}' if platform.start_broker else 'external'})"
+          " ...", flush=True)
     try:
         platform.start()
     except Exception as exc:
         print(f"start failed: {exc}", file=sys.stderr)
         platform.stop()
         return 1
-    print(f"\nready: the shop is at {s.gateway_url}/  (API: {s.gateway_url}/products)\n")
+    if platform.fresh_broker:
+        print("a new broker storage was formatted: the shop starts empty (tables and mirror reset)")
+    print(f"\nready in {time.monotonic() - started:.1f}s: the shop is at {s.gateway_url}/  "
+          f"(API: {s.gateway_url}/products)\n")
     print(f"{'process':<14} {'url':<28} log")
     for name, proc in platform.procs.items():
         url = s.service_url(name) if name in SERVICES else {

@@ -1,8 +1,9 @@
-"""Shared fixtures: one real platform per test session (Tansu, every worker, simulators).
+"""Shared fixtures: one real platform per test session (Apache Kafka, every worker, simulators).
 
-Everything is isolated from ``make run`` and from other sessions: free ports, a
-unique app id prefix (consumer groups), its own MySQL databases and Redis keys,
-and a temporary data, log and mail folder.
+Everything is isolated from ``make run`` and from other sessions: free ports (the broker's
+too), a unique app id prefix (consumer groups), its own MySQL databases and Redis keys,
+and a temporary broker log, data, log and mail folder. MariaDB and Redis are the ones at
+the configured addresses; where none answers, private ones are started for the session.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from config.settings import Settings
 from dev.broker import free_port
 from dev.faults import TcpProxy
-from dev.platform import Platform, isolated_env
+from dev.platform import Platform, isolated_env, start_stores
+from dev.stores import stop_store
 from tables.schema import drop_databases
 from tests.helpers import Megatron
 
@@ -46,10 +49,21 @@ class Proxies:
 
 
 @pytest.fixture(scope="session")
-def proxies() -> Iterator[Proxies]:
-    """Cuttable TCP proxies in front of the machine's Redis and MariaDB."""
-    p = Proxies(redis=TcpProxy("127.0.0.1", 6379, free_port()).start(),
-                mysql=TcpProxy("127.0.0.1", 3306, free_port()).start())
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """MariaDB and Redis at the default addresses: the machine's, or private ones for this session."""
+    defaults = Settings()
+    started = start_stores(defaults, tmp_path_factory.mktemp("stores"))
+    yield defaults
+    for proc in started:
+        stop_store(proc)
+
+
+@pytest.fixture(scope="session")
+def proxies(stores: Settings) -> Iterator[Proxies]:
+    """Cuttable TCP proxies in front of Redis and MariaDB."""
+    redis_url = URL(stores.redis_url)
+    p = Proxies(redis=TcpProxy(redis_url.host or "127.0.0.1", redis_url.port or 6379, free_port()).start(),
+                mysql=TcpProxy(stores.mysql_host, stores.mysql_port, free_port()).start())
     yield p
     p.redis.close()
     p.mysql.close()
@@ -59,7 +73,7 @@ def proxies() -> Iterator[Proxies]:
 def platform(tmp_path_factory: pytest.TempPathFactory, proxies: Proxies) -> Iterator[Platform]:
     """The whole platform as real processes, started once per test session."""
     tmp = tmp_path_factory.mktemp("platform")
-    p = Platform(env=platform_env(tmp, proxies.redis.port, proxies.mysql.port), start_broker=True)
+    p = Platform(env=platform_env(tmp, proxies.redis.port, proxies.mysql.port), start_broker=True, own_stores=False)
     try:
         p.start()
         yield p

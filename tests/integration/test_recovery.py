@@ -2,8 +2,7 @@
 
 What was written before the kill is read back from the table's changelog topic
 (the last value of each key); after the restart the worker must serve exactly that
-for every key. On Tansu this holds only because producers write one record per
-batch (its end offsets are wrong otherwise, and recovery stops short).
+for every key, with producers that batch (recovery reads each changelog to its end offset).
 """
 
 from __future__ import annotations

@@ -195,9 +195,8 @@ async def test_an_owed_record_is_not_dropped_as_already_read(monkeypatch: pytest
     assert consumer._read_offset[src] == 2  # so the drain loop hands 2 on
 
 
-@pytest.mark.parametrize("kind,scheme", [("tansu", "tansu"), ("kafka", "kafka-ordered")])
-def test_both_broker_kinds_get_this_transport(kind: str, scheme: str) -> None:
-    """The delivery fix is Faust's, not Tansu's: Apache Kafka runs get the same consumer."""
-    url = broker_url(Settings(broker_kind=kind, kafka_broker="kafka://broker:9092"))
-    assert url == f"{scheme}://broker:9092"
+def test_the_workers_get_this_transport() -> None:
+    """The delivery fix is Faust's: every worker's broker URL resolves to the guarded consumer."""
+    url = broker_url(Settings(kafka_broker="kafka://broker:9092"))
+    assert url == "kafka-ordered://broker:9092"
     assert by_url(url) is Transport
