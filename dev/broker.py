@@ -124,7 +124,7 @@ class KafkaNode:
         fresh = not self.formatted
         with log.open("ab") as out:
             if fresh:
-                cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+                cluster_id = new_cluster_id()
                 done = subprocess.run(self._jvm("kafka.tools.StorageTool", "format", "--cluster-id", cluster_id,
                                                 "--config", str(config)), stdout=out, stderr=subprocess.STDOUT)
                 if done.returncode != 0:
@@ -139,6 +139,15 @@ class KafkaNode:
             proc.wait()
             raise
         return proc, fresh
+
+
+def new_cluster_id() -> str:
+    """A cluster id as Kafka makes one (``Uuid.randomUuid``): 16 random bytes, URL-safe base64, never
+    starting with "-" (the storage tool would take it for an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 async def wait_for_metadata(bootstrap: str, timeout: float = 60.0) -> None:
