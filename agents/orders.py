@@ -65,8 +65,9 @@ async def notify(order: Order) -> None:
 
 @app.timer(interval=app.settings.sweep_interval_s)
 async def sweep_deadlines() -> None:
-    """Fail (TIMED_OUT) every order of this worker's partitions that passed its deadline."""
-    if not app.ready:
+    """Fail (TIMED_OUT) every order of this worker's partitions that passed its deadline, once the
+    backlog that could still settle one has been read (``config.backlog``)."""
+    if not app.caught_up:
         return
     for order_id in deadlines.take_due(utcnow(), snooze=timedelta(seconds=5 * app.settings.sweep_interval_s)):
         await app.emit(ORDER_COMMANDS, ExpireOrder(order_id=order_id))

@@ -133,8 +133,9 @@ async def refund(state: PaymentState) -> None:
 
 @app.timer(interval=app.settings.sweep_interval_s)
 async def sweep_retries() -> None:
-    """Send RetryPayment for every retry that fell due in this worker's partitions."""
-    if not app.ready:
+    """Send RetryPayment for every retry that fell due in this worker's partitions, once the backlog
+    that could still settle one has been read (``config.backlog``)."""
+    if not app.caught_up:
         return
     for order_id in retries.take_due(utcnow(), snooze=timedelta(seconds=5 * app.settings.sweep_interval_s)):
         await app.emit(PAYMENT_COMMANDS, RetryPayment(order_id=order_id))

@@ -24,13 +24,14 @@ import faust
 from pydantic import BaseModel
 from yarl import URL
 
+from config.backlog import Backlog
 from config.logs import event_logger, log_event
 from config.metrics import Metrics
 from config.settings import SERVICES, Settings, get_settings
 from config.transport import SCHEME
 from streams.events import Message
 from streams.schema import SCHEMA, DeadLetter
-from streams.topics import TopicSpec, dlq_name
+from streams.topics import TopicSpec, all_topic_names, dlq_name
 from tables.mirror import MirrorSpec, MySQLMirror
 from tables.model_table import ModelTable
 
@@ -52,6 +53,7 @@ class ServiceApp(faust.App):
     settings: Settings
     metrics: Metrics
     event_log: logging.Logger
+    backlog: Backlog
     _mirror: MySQLMirror | None = None
 
     def catalog_topic(self, spec: TopicSpec) -> faust.TopicT:
@@ -86,10 +88,12 @@ class ServiceApp(faust.App):
             topic = event.message.topic
             if isinstance(value, DeadLetter):
                 await self.dead_letter(value)
+                self.backlog.handled(event.message.tp, event.message.offset)
                 continue
             started = time.perf_counter()
             yield value
             took = time.perf_counter() - started
+            self.backlog.handled(event.message.tp, event.message.offset)
             self.metrics.events_in(topic, getattr(value, "type", "")).inc()
             self.metrics.handler_seconds(topic).observe(took)
             log_event(self.event_log, self.service_name, topic, event.message.partition, event.message.offset,
@@ -111,6 +115,18 @@ class ServiceApp(faust.App):
             self.mirror.databases = (*self.mirror.databases, mirror.database)
         return ModelTable(self, name, model, help=help,
                           mirror=(self.mirror, mirror) if mirror is not None else None)
+
+    async def _note_backlog(self, *args: object, **kwargs: object) -> None:
+        """After each rebalance: the end offsets of the catalog partitions this worker now reads."""
+        catalog = set(all_topic_names())
+        sources = [tp for tp in self.consumer.assignment() if tp.topic in catalog]
+        self.backlog.assigned(await self.consumer.highwaters(*sources) if sources else {})
+
+    @property
+    def caught_up(self) -> bool:
+        """Ready, and every source partition handled up to its end when it was assigned
+        (``config.backlog``): the condition for a timer that decides from the tables."""
+        return self.ready and self.backlog.caught_up(lambda tp: self.consumer._committed_offset.get(tp))
 
     @property
     def ready(self) -> bool:
@@ -157,6 +173,8 @@ def create_app(service: str, settings: Settings | None = None) -> ServiceApp:
     app.settings = s
     app.metrics = Metrics(service)
     app.event_log = event_logger(service, s.log_format)
+    app.backlog = Backlog()
+    app.on_rebalance_complete.connect(app._note_backlog)
     if has_web:
         from web.ops import register_ops_views  # the views need the app; the app does not need them
 

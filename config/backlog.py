@@ -1,0 +1,42 @@
+"""What a worker's source partitions held when they were assigned, until it has handled that.
+
+A timer that decides from a table (an order's deadline, a payment's retry) must not act on
+a partition whose backlog is still unread: after a restart the table can be behind what the
+worker already announced before it died (an order emitted CONFIRMED, then killed before
+its table write), and the backlog holds the input that brings the table back. Seen on
+Apache Kafka in the crash test: a restarted order worker expired such an order while the
+PaymentConfirmed that had confirmed it waited in its backlog, so the order went
+CONFIRMED -> FAILED. So the sweeps wait until every source partition has been handled up to
+its end offset at assignment (later records are live traffic, as for any worker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+
+__all__ = ["Backlog"]
+
+
+class Backlog:
+    """Per source partition, the end offset at the last assignment that is not handled yet."""
+
+    def __init__(self) -> None:
+        self._owed: dict[Hashable, int] = {}
+
+    def assigned(self, ends: Mapping[Hashable, int]) -> None:
+        """A new assignment: these partitions held records up to ``ends`` (exclusive)."""
+        self._owed = {tp: end for tp, end in ends.items() if end > 0}
+
+    def handled(self, tp: Hashable, offset: int) -> None:
+        end = self._owed.get(tp)
+        if end is not None and offset + 1 >= end:
+            del self._owed[tp]
+
+    def caught_up(self, committed: Callable[[Hashable], int | None]) -> bool:
+        """True once every partition is handled, or committed, up to its end at assignment."""
+        for tp in [tp for tp, end in self._owed.items() if (committed(tp) or 0) >= end]:
+            del self._owed[tp]
+        return not self._owed
+
+    def __len__(self) -> int:
+        return len(self._owed)

@@ -1,0 +1,32 @@
+"""The sweeps' condition: a restarted worker has read what its partitions held when assigned."""
+
+from __future__ import annotations
+
+from config.backlog import Backlog
+
+
+def test_caught_up_once_every_partition_is_handled_to_its_end_at_assignment() -> None:
+    backlog = Backlog()
+    backlog.assigned({"a": 3, "b": 0, "c": 2})  # "b" held nothing: nothing owed there
+    assert not backlog.caught_up(lambda tp: None)
+    backlog.handled("a", 1)
+    backlog.handled("c", 1)  # the last record of "c" (offset 1 of 2)
+    assert not backlog.caught_up(lambda tp: None), "offset 2 of 'a' is still unread"
+    backlog.handled("a", 2)
+    assert backlog.caught_up(lambda tp: None)
+
+
+def test_a_partition_committed_past_its_end_counts_as_handled() -> None:
+    """A partition whose records were handled before this assignment (committed) owes nothing."""
+    backlog = Backlog()
+    backlog.assigned({"a": 5, "b": 7})
+    assert not backlog.caught_up({"a": 5, "b": 6}.get)
+    assert backlog.caught_up({"a": 5, "b": 7}.get)
+
+
+def test_a_new_assignment_replaces_what_was_owed() -> None:
+    backlog = Backlog()
+    backlog.assigned({"a": 5})
+    backlog.assigned({"b": 1})
+    backlog.handled("b", 0)
+    assert backlog.caught_up(lambda tp: None), "'a' was revoked with the old assignment"
