@@ -38,6 +38,9 @@ class ApiView(View):
             return self.error_response(DependencyUnavailable("a dependency did not answer",
                                                              {"error": str(exc) or type(exc).__name__}))
         except Exception:
+            if not getattr(self.app, "ready", True):  # still joining its group: it cannot route to an owner yet
+                return self.error_response(DependencyUnavailable("this worker is starting; try again",
+                                                                 {"worker": self.app.conf.id}))
             log.exception("unhandled error in %s %s", request.method, request.path)
             return self.error_response(ApiError("internal error"))
 
