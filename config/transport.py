@@ -52,6 +52,10 @@ class Consumer(faust_aiokafka.Consumer):
             if not self.app.topics.acks_enabled_for(tp.topic):  # changelogs: compacted, read by recovery
                 yield tp, message
                 continue
+            if self.__dict__.get("_seek_pending"):
+                # recovery resumed the partitions before its seek to the committed offsets: this record
+                # comes from wherever aiokafka stood, and is read again from the committed offset
+                continue
             expected = self.guard.expected(tp)
             verdict = self.guard.check(tp, message.offset)
             if verdict is Verdict.REREAD:  # the gap's clock keeps running: the guard is not told of this seek
@@ -100,8 +104,15 @@ class Consumer(faust_aiokafka.Consumer):
         pending.clear()
         return dropped
 
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        self.__dict__["_seek_pending"] = self.guard.patience > 0  # until recovery's seek (perform_seek)
+        await super().on_partitions_assigned(assigned, generation_id)
+
     async def perform_seek(self) -> None:
-        await super().perform_seek()
+        try:
+            await super().perform_seek()
+        finally:
+            self.__dict__["_seek_pending"] = False
         for tp, offset in self._read_offset.items():  # the committed offsets, now the positions
             self.guard.positioned(tp, offset)
         if self.app.conf.consumer_auto_offset_reset == "earliest":
