@@ -21,10 +21,12 @@ import time
 from typing import AsyncIterator, TypeVar
 
 import faust
+from faust.types import TP
 from pydantic import BaseModel
 from yarl import URL
 
 from config.backlog import Backlog
+from config.delivery import DeliveryGuard
 from config.logs import event_logger, log_event
 from config.metrics import Metrics
 from config.settings import SERVICES, Settings, get_settings
@@ -82,18 +84,25 @@ class ServiceApp(faust.App):
         self.metrics.dead_letters(letter.topic).inc()
 
     async def each(self, stream: faust.StreamT) -> AsyncIterator[Message]:
-        """The valid events of ``stream``, timed and counted; invalid ones go to their DLQ."""
+        """The valid events of ``stream``, timed and counted; invalid ones go to their DLQ.
+
+        Each record is reported handled once its handler returned: the consumer commits by that
+        (``config.delivery``), and the sweeps wait for it (``config.backlog``)."""
+        guard = getattr(self.consumer, "guard", None)
+        if guard is not None:
+            guard.track_handled = True
         async for event in stream.events():
             value = event.value
-            topic = event.message.topic
+            message = event.message
+            topic = message.topic
             if isinstance(value, DeadLetter):
                 await self.dead_letter(value)
-                self.backlog.handled(event.message.tp, event.message.offset)
+                self._handled(guard, message.tp, message.offset)
                 continue
             started = time.perf_counter()
             yield value
             took = time.perf_counter() - started
-            self.backlog.handled(event.message.tp, event.message.offset)
+            self._handled(guard, message.tp, message.offset)
             self.metrics.events_in(topic, getattr(value, "type", "")).inc()
             self.metrics.handler_seconds(topic).observe(took)
             log_event(self.event_log, self.service_name, topic, event.message.partition, event.message.offset,
@@ -115,6 +124,11 @@ class ServiceApp(faust.App):
             self.mirror.databases = (*self.mirror.databases, mirror.database)
         return ModelTable(self, name, model, help=help,
                           mirror=(self.mirror, mirror) if mirror is not None else None)
+
+    def _handled(self, guard: DeliveryGuard | None, tp: TP, offset: int) -> None:
+        if guard is not None:
+            guard.handled(tp, offset)
+        self.backlog.handled(tp, offset)
 
     async def _note_backlog(self, *args: object, **kwargs: object) -> None:
         """After each rebalance: the end offsets of the catalog partitions this worker now reads."""

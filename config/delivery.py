@@ -22,6 +22,12 @@ and Faust's commit (``min(acked) - committed > 1``) passes one offset nobody ack
 So the head of each partition, the committed offset, must be acknowledged before a commit
 moves on; a head that stays unacknowledged and is in no agent's hands for ``HEAD_PATIENCE``
 patiences was dropped, and the partition is re-read from it.
+
+Faust's acknowledgements are not proof of handling either: on Apache Kafka the crash test
+found commits past records that were acknowledged and never reached an agent. So a worker
+whose agents report what they handled (``ServiceApp.each``) commits by that alone: per
+partition, the offset below which every record was handled (:meth:`DeliveryGuard.handled`),
+from the position the seek after an assignment put it at.
 """
 
 from __future__ import annotations
@@ -52,6 +58,9 @@ class DeliveryGuard:
     _missing_since: dict[Hashable, tuple[int, float]] = field(default_factory=dict)
     _blocked_since: dict[Hashable, tuple[int, float]] = field(default_factory=dict)
     heads_to_check: dict[Hashable, int] = field(default_factory=dict)  # blocked long enough: dropped?
+    track_handled: bool = False  # the agents report each record they handled: commit by that
+    _upto: dict[Hashable, int] = field(default_factory=dict)  # every record below this was handled
+    _ahead: dict[Hashable, set[int]] = field(default_factory=dict)  # handled records past a hole
 
     def expected(self, tp: Hashable) -> int | None:
         return self._expected.get(tp)
@@ -78,6 +87,33 @@ class DeliveryGuard:
             self._missing_since.pop(tp, None)
             self._blocked_since.pop(tp, None)
             self.heads_to_check.pop(tp, None)
+            self._upto.pop(tp, None)
+            self._ahead.pop(tp, None)
+
+    def start(self, tp: Hashable, offset: int) -> None:
+        """After an assignment's seek: ``tp`` is read from ``offset``, and nothing of it is handled yet."""
+        self._upto[tp] = offset
+        self._ahead[tp] = set()
+
+    def handled(self, tp: Hashable, offset: int, until: int | None = None) -> None:
+        """An agent handled the record at ``offset`` (or a real gap: every offset up to ``until``)."""
+        upto = self._upto.get(tp)
+        if upto is None:
+            return
+        ahead = self._ahead[tp]
+        ahead.update(range(max(offset, upto), (until if until is not None else offset + 1)))
+        while upto in ahead:
+            ahead.discard(upto)
+            upto += 1
+        self._upto[tp] = upto
+
+    def handled_upto(self, tp: Hashable) -> int | None:
+        """Where a commit of ``tp`` may go: below it every record was handled (None: not tracked)."""
+        return self._upto.get(tp) if self.track_handled else None
+
+    def handled_past_hole(self, tp: Hashable) -> bool:
+        """Records past :meth:`handled_upto` were handled: the one at it is missing or still in hand."""
+        return bool(self._ahead.get(tp))
 
     def check(self, tp: Hashable, offset: int) -> Verdict:
         """What to do with the record at ``offset`` of ``tp``, fetched just now."""

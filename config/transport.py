@@ -73,6 +73,8 @@ class Consumer(faust_aiokafka.Consumer):
                 log.warning("%s[%d]: offsets %s..%d are not on the broker after %.1fs; going on",
                             tp.topic, tp.partition, expected, message.offset - 1, self.guard.patience)
                 self._count("delivery_gaps", tp.topic)
+                if expected is not None:  # nothing there to handle
+                    self.guard.handled(tp, expected, until=message.offset)
             yield tp, message
 
     async def _reread(self, rereading: set[TP], tp: TP, offset: int, why: str) -> None:
@@ -83,8 +85,24 @@ class Consumer(faust_aiokafka.Consumer):
         await super().seek_wait({tp: offset})
 
     def _new_offset(self, tp: TP) -> int | None:
-        """Faust's, without its off-by-one: a commit never passes an offset no agent acknowledged."""
+        """Where ``tp``'s commit may go. With agents that report what they handled: below every record
+        they did not handle. Otherwise Faust's, without its off-by-one: never past an offset no agent
+        acknowledged."""
         committed = self._committed_offset[tp]
+        upto = self.guard.handled_upto(tp) if self.guard.patience > 0 else None
+        if upto is not None:
+            acked = self._acked[tp]
+            done = [offset for offset in acked if offset < upto]  # Faust keeps it sorted
+            if done:
+                del acked[:len(done)]
+                self._acked_index[tp].difference_update(done)
+            if self._gap[tp]:
+                self._gap[tp].chop(0, upto)
+            if acked or self.guard.handled_past_hole(tp):
+                self.guard.head_blocked(tp, upto)  # the record at ``upto`` is in hand, or was dropped
+            else:
+                self.guard.head_moved(tp)
+            return upto if committed is None or upto > committed else None
         if (self.guard.patience > 0 and committed is not None and self._acked[tp]
                 and committed not in self._acked_index[tp] and not self._gap[tp].overlaps_point(committed)):
             self.guard.head_blocked(tp, committed)
@@ -99,8 +117,7 @@ class Consumer(faust_aiokafka.Consumer):
             return []
         in_hand = {(m.tp, m.offset) for m in list(self._unacked_messages)}
         dropped = [(tp, head) for tp, head in pending.items()
-                   if (tp, head) not in in_hand and tp in self.assignment()
-                   and self._committed_offset[tp] == head and head not in self._acked_index[tp]]
+                   if (tp, head) not in in_hand and tp in self.assignment() and self._still_at(tp, head)]
         pending.clear()
         return dropped
 
@@ -108,20 +125,31 @@ class Consumer(faust_aiokafka.Consumer):
         self.__dict__["_seek_pending"] = self.guard.patience > 0  # until recovery's seek (perform_seek)
         await super().on_partitions_assigned(assigned, generation_id)
 
+    def _still_at(self, tp: TP, head: int) -> bool:
+        """The head a commit waits for is still unhandled (unacknowledged, for Faust's bookkeeping)."""
+        upto = self.guard.handled_upto(tp)
+        if upto is not None:
+            return upto == head
+        return self._committed_offset[tp] == head and head not in self._acked_index[tp]
+
     async def perform_seek(self) -> None:
         try:
             await super().perform_seek()
+            sources = [tp for tp in self.assignment() if self.app.topics.acks_enabled_for(tp.topic)]
+            for tp, offset in self._read_offset.items():  # the committed offsets, now the positions
+                self.guard.positioned(tp, offset)
+            if self.app.conf.consumer_auto_offset_reset == "earliest":
+                # nothing committed nor handed on yet: the agents are owed the partition from its start
+                fresh = self.guard.unknown(sources)
+                if fresh:
+                    for tp, offset in (await self.earliest_offsets(*fresh)).items():
+                        self.guard.positioned(tp, offset)
+            for tp in sources:  # what the agents handle is counted from here
+                start = self.guard.expected(tp)
+                if start is not None:
+                    self.guard.start(tp, start)
         finally:
             self.__dict__["_seek_pending"] = False
-        for tp, offset in self._read_offset.items():  # the committed offsets, now the positions
-            self.guard.positioned(tp, offset)
-        if self.app.conf.consumer_auto_offset_reset == "earliest":
-            # nothing committed nor handed on yet: the agents are owed the partition from its start
-            fresh = self.guard.unknown(tp for tp in self.assignment() if self.app.topics.acks_enabled_for(tp.topic))
-            if fresh:
-                for tp, offset in (await self.earliest_offsets(*fresh)).items():
-                    if self.guard.expected(tp) is None:  # nothing handed on while we asked
-                        self.guard.positioned(tp, offset)
         log.info("delivery positions after seek: %s", " ".join(
             f"{tp.topic}[{tp.partition}]={self.guard.expected(tp)}" for tp in sorted(self.assignment())
             if self.app.topics.acks_enabled_for(tp.topic)))

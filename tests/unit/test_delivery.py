@@ -221,3 +221,44 @@ async def test_records_fetched_before_recoverys_seek_are_held_back(monkeypatch: 
 
 async def _done() -> None:
     return None
+
+
+def test_handled_offsets_move_the_watermark_only_over_contiguous_records() -> None:
+    g, _ = guard()
+    g.track_handled = True
+    assert g.handled_upto(TP) is None, "not tracked before the assignment's seek"
+    g.start(TP, 10)
+    g.handled(TP, 10)
+    g.handled(TP, 12)
+    assert g.handled_upto(TP) == 11 and g.handled_past_hole(TP)
+    g.handled(TP, 9)  # a duplicate from before the seek: no effect
+    g.handled(TP, 11)
+    assert g.handled_upto(TP) == 13 and not g.handled_past_hole(TP)
+    g.handled(TP, 13, until=20)  # a real gap, 13..19: nothing there to handle
+    assert g.handled_upto(TP) == 20
+    g.forget([TP])
+    assert g.handled_upto(TP) is None
+
+
+def test_a_commit_never_passes_a_record_that_was_acknowledged_but_not_handled() -> None:
+    """The crash test on Kafka: Faust acknowledged 1..3 that no agent handled and committed 4."""
+    from collections import defaultdict
+
+    from intervaltree import IntervalTree
+
+    src = TP_("payment-events", 0)
+    consumer = object.__new__(Consumer)
+    g = consumer.__dict__["_delivery_guard"] = DeliveryGuard(2.0)
+    consumer.__dict__.update(_committed_offset=defaultdict(lambda: None), _acked=defaultdict(list),
+                             _acked_index=defaultdict(set), _gap=defaultdict(IntervalTree))
+    g.track_handled = True
+    g.start(src, 0)
+    consumer._acked[src] = [0, 1, 2, 3]
+    consumer._acked_index[src] = {0, 1, 2, 3}
+    g.handled(src, 0)
+    assert consumer._new_offset(src) == 1, "only offset 0 was handled"
+    assert consumer._acked[src] == [1, 2, 3]
+    for offset in (1, 2, 3):
+        g.handled(src, offset)
+    assert consumer._new_offset(src) == 4
+    assert consumer._acked[src] == [] and consumer._acked_index[src] == set()
