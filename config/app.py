@@ -131,10 +131,23 @@ class ServiceApp(faust.App):
         self.backlog.handled(tp, offset)
 
     async def _note_backlog(self, *args: object, **kwargs: object) -> None:
-        """After each rebalance: the end offsets of the catalog partitions this worker now reads."""
+        """After each rebalance: the end offsets of the catalog partitions this worker now reads.
+
+        Asked in the background: the request queues behind the consumer's long-poll fetch on the
+        broker connection (up to Faust's 1.5 s fetch wait), and recovery must not wait for it."""
         catalog = set(all_topic_names())
         sources = [tp for tp in self.consumer.assignment() if tp.topic in catalog]
-        self.backlog.assigned(await self.consumer.highwaters(*sources) if sources else {})
+        token = self.backlog.reassigning()
+
+        async def ask() -> None:
+            try:
+                ends = await self.consumer.highwaters(*sources) if sources else {}
+            except Exception as exc:  # the sweeps wait for the next rebalance rather than act blind
+                log.warning("end offsets of %d partitions not known (%s); sweeps wait", len(sources), exc)
+                return
+            self.backlog.assigned(ends, token)
+
+        asyncio.ensure_future(ask())
 
     @property
     def caught_up(self) -> bool:

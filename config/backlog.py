@@ -22,10 +22,22 @@ class Backlog:
 
     def __init__(self) -> None:
         self._owed: dict[Hashable, int] = {}
+        self._generation = 0
+        self._known = True  # the ends of the current assignment are known
 
-    def assigned(self, ends: Mapping[Hashable, int]) -> None:
-        """A new assignment: these partitions held records up to ``ends`` (exclusive)."""
+    def reassigning(self) -> int:
+        """A new assignment whose end offsets are being asked: not caught up until they are known."""
+        self._generation += 1
+        self._known = False
+        return self._generation
+
+    def assigned(self, ends: Mapping[Hashable, int], generation: int | None = None) -> None:
+        """The assignment ``generation`` (default: the current one) held records up to ``ends``
+        (exclusive); an answer for an older assignment is dropped."""
+        if generation is not None and generation != self._generation:
+            return
         self._owed = {tp: end for tp, end in ends.items() if end > 0}
+        self._known = True
 
     def handled(self, tp: Hashable, offset: int) -> None:
         end = self._owed.get(tp)
@@ -34,6 +46,8 @@ class Backlog:
 
     def caught_up(self, committed: Callable[[Hashable], int | None]) -> bool:
         """True once every partition is handled, or committed, up to its end at assignment."""
+        if not self._known:
+            return False
         for tp in [tp for tp, end in self._owed.items() if (committed(tp) or 0) >= end]:
             del self._owed[tp]
         return not self._owed

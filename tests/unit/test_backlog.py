@@ -30,3 +30,15 @@ def test_a_new_assignment_replaces_what_was_owed() -> None:
     backlog.assigned({"b": 1})
     backlog.handled("b", 0)
     assert backlog.caught_up(lambda tp: None), "'a' was revoked with the old assignment"
+
+
+def test_not_caught_up_while_the_ends_are_asked_and_an_older_answer_is_dropped() -> None:
+    backlog = Backlog()
+    first = backlog.reassigning()
+    assert not backlog.caught_up(lambda tp: None), "the ends of the new assignment are not known yet"
+    second = backlog.reassigning()  # rebalanced again before the first answer came
+    backlog.assigned({"a": 9}, first)
+    assert not backlog.caught_up(lambda tp: None)
+    backlog.assigned({"a": 1}, second)
+    backlog.handled("a", 0)
+    assert backlog.caught_up(lambda tp: None)
