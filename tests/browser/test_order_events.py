@@ -77,8 +77,10 @@ async def two_order_workers(platform: Platform, settings: Settings,
                     statuses.append(r.status)
             return statuses
 
-        # the first worker owns and has recovered every partition again before the next test
+        # the first worker owns and has recovered every partition again before the next test,
+        # and is ready: reading its table is not yet folding new commands
         await eventually(all_read, lambda statuses: all(s == 200 for s in statuses), timeout=60)
+        await wait_healthy(http, settings.orders_url)
 
 
 def keys_for_every_partition(user_id: str, partitions: int) -> list[str]:
