@@ -88,7 +88,7 @@ class ServiceApp(faust.App):
 
         Each record is reported handled once its handler returned: the consumer commits by that
         (``config.delivery``), and the sweeps wait for it (``config.backlog``)."""
-        guard = getattr(self.consumer, "guard", None)
+        guard: DeliveryGuard | None = getattr(self.consumer, "guard", None)
         if guard is not None:
             guard.track_handled = True
         async for event in stream.events():
@@ -97,12 +97,14 @@ class ServiceApp(faust.App):
             topic = message.topic
             if isinstance(value, DeadLetter):
                 await self.dead_letter(value)
-                self._handled(guard, message.tp, message.offset)
+                if guard is not None:
+                    guard.handled(message.tp, message.offset)
                 continue
             started = time.perf_counter()
             yield value
             took = time.perf_counter() - started
-            self._handled(guard, message.tp, message.offset)
+            if guard is not None:
+                guard.handled(message.tp, message.offset)
             self.metrics.events_in(topic, getattr(value, "type", "")).inc()
             self.metrics.handler_seconds(topic).observe(took)
             log_event(self.event_log, self.service_name, topic, event.message.partition, event.message.offset,
@@ -124,11 +126,6 @@ class ServiceApp(faust.App):
             self.mirror.databases = (*self.mirror.databases, mirror.database)
         return ModelTable(self, name, model, help=help,
                           mirror=(self.mirror, mirror) if mirror is not None else None)
-
-    def _handled(self, guard: DeliveryGuard | None, tp: TP, offset: int) -> None:
-        if guard is not None:
-            guard.handled(tp, offset)
-        self.backlog.handled(tp, offset)
 
     async def _note_backlog(self, *args: object, **kwargs: object) -> None:
         """After each rebalance: the end offsets of the catalog partitions this worker now reads.
@@ -153,7 +150,13 @@ class ServiceApp(faust.App):
     def caught_up(self) -> bool:
         """Ready, and every source partition handled up to its end when it was assigned
         (``config.backlog``): the condition for a timer that decides from the tables."""
-        return self.ready and self.backlog.caught_up(lambda tp: self.consumer._committed_offset.get(tp))
+        guard: DeliveryGuard | None = getattr(self.consumer, "guard", None)
+
+        def done(tp: TP) -> int:  # handled (the guard's count) or committed, whichever is further
+            handled = guard.handled_upto(tp) if guard is not None else None
+            return max(handled or 0, self.consumer._committed_offset.get(tp) or 0)
+
+        return self.ready and self.backlog.caught_up(done)
 
     @property
     def ready(self) -> bool:

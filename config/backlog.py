@@ -18,7 +18,10 @@ __all__ = ["Backlog"]
 
 
 class Backlog:
-    """Per source partition, the end offset at the last assignment that is not handled yet."""
+    """Per source partition, the end offset at the last assignment that is not handled yet.
+
+    How far a partition is handled is not kept here: the caller knows (the delivery guard's
+    handled offsets, the committed offsets) and is asked in :meth:`caught_up`."""
 
     def __init__(self) -> None:
         self._owed: dict[Hashable, int] = {}
@@ -39,16 +42,12 @@ class Backlog:
         self._owed = {tp: end for tp, end in ends.items() if end > 0}
         self._known = True
 
-    def handled(self, tp: Hashable, offset: int) -> None:
-        end = self._owed.get(tp)
-        if end is not None and offset + 1 >= end:
-            del self._owed[tp]
-
-    def caught_up(self, committed: Callable[[Hashable], int | None]) -> bool:
-        """True once every partition is handled, or committed, up to its end at assignment."""
+    def caught_up(self, done: Callable[[Hashable], int | None]) -> bool:
+        """True once every partition is done (every record below ``done(tp)`` handled or committed)
+        up to its end at assignment."""
         if not self._known:
             return False
-        for tp in [tp for tp, end in self._owed.items() if (committed(tp) or 0) >= end]:
+        for tp in [tp for tp, end in self._owed.items() if (done(tp) or 0) >= end]:
             del self._owed[tp]
         return not self._owed
 

@@ -12,8 +12,8 @@ of the old one are dropped with it; they could never agree with an empty log.
 
 from __future__ import annotations
 
-import os
 import asyncio
+import os
 import shutil
 import signal
 import subprocess

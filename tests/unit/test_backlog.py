@@ -5,31 +5,27 @@ from __future__ import annotations
 from config.backlog import Backlog
 
 
-def test_caught_up_once_every_partition_is_handled_to_its_end_at_assignment() -> None:
+def test_caught_up_once_every_partition_is_done_to_its_end_at_assignment() -> None:
     backlog = Backlog()
     backlog.assigned({"a": 3, "b": 0, "c": 2})  # "b" held nothing: nothing owed there
     assert not backlog.caught_up(lambda tp: None)
-    backlog.handled("a", 1)
-    backlog.handled("c", 1)  # the last record of "c" (offset 1 of 2)
-    assert not backlog.caught_up(lambda tp: None), "offset 2 of 'a' is still unread"
-    backlog.handled("a", 2)
-    assert backlog.caught_up(lambda tp: None)
+    assert not backlog.caught_up({"a": 2, "c": 2}.get), "offset 2 of 'a' is still unread"
+    assert backlog.caught_up({"a": 3, "c": 2}.get)
 
 
-def test_a_partition_committed_past_its_end_counts_as_handled() -> None:
-    """A partition whose records were handled before this assignment (committed) owes nothing."""
+def test_a_partition_once_done_stays_done() -> None:
+    """Handled up to its end once: later it owes nothing, whatever is asked of it then."""
     backlog = Backlog()
     backlog.assigned({"a": 5, "b": 7})
     assert not backlog.caught_up({"a": 5, "b": 6}.get)
-    assert backlog.caught_up({"a": 5, "b": 7}.get)
+    assert backlog.caught_up({"b": 7}.get), "'a' was done at the first look"
 
 
 def test_a_new_assignment_replaces_what_was_owed() -> None:
     backlog = Backlog()
     backlog.assigned({"a": 5})
     backlog.assigned({"b": 1})
-    backlog.handled("b", 0)
-    assert backlog.caught_up(lambda tp: None), "'a' was revoked with the old assignment"
+    assert backlog.caught_up({"b": 1}.get), "'a' was revoked with the old assignment"
 
 
 def test_not_caught_up_while_the_ends_are_asked_and_an_older_answer_is_dropped() -> None:
@@ -40,5 +36,4 @@ def test_not_caught_up_while_the_ends_are_asked_and_an_older_answer_is_dropped()
     backlog.assigned({"a": 9}, first)
     assert not backlog.caught_up(lambda tp: None)
     backlog.assigned({"a": 1}, second)
-    backlog.handled("a", 0)
-    assert backlog.caught_up(lambda tp: None)
+    assert backlog.caught_up({"a": 1}.get)
