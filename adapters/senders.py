@@ -11,6 +11,7 @@ from typing import Protocol
 from mode import Service
 
 from config.settings import Settings
+from domain.privacy import mask_phone, mask_text
 
 __all__ = ["EmailSender", "SmsSender", "LogSmsSender", "sms_sender"]
 
@@ -46,10 +47,11 @@ class SmsSender(Protocol):
 
 
 class LogSmsSender:
-    """Development SMS: one log line per message (grep the notification log)."""
+    """Development SMS: one log line per message (grep the notification log). The number is masked
+    to its last 4 digits like every phone in a log line; the text is the order's, masked as free text."""
 
     async def send(self, phone: str, text: str) -> None:
-        log.info("SMS to %s: %s", phone, text)
+        log.info("SMS to %s: %s", mask_phone(phone), mask_text(text))
 
 
 def sms_sender(settings: Settings) -> SmsSender:

@@ -53,16 +53,20 @@ def reaching() -> Iterator[None]:
                 help="Only this order's events (repeatable); they come in time order."),
          option("--format", "fmt", default=None, metavar="jsonl|parquet",
                 help="Output format; default jsonl, or parquet when --output ends in .parquet."),
-         option("--output", default=None, metavar="FILE", help="Write to FILE instead of stdout."))
+         option("--output", default=None, metavar="FILE", help="Write to FILE instead of stdout."),
+         option("--unmask", is_flag=True, default=False,
+                help="Write personal data (VPA, email, phone, address, recipient) in clear; masked by default."))
 async def replay(self: AppCommand, topics: tuple[str, ...], since: str | None, until: str | None,
-                 types: tuple[str, ...], orders: tuple[str, ...], fmt: str | None, output: str | None) -> None:
-    """Replay catalog topics (all public ones by default) as JSON Lines or Parquet, up to their end now."""
+                 types: tuple[str, ...], orders: tuple[str, ...], fmt: str | None, output: str | None,
+                 unmask: bool) -> None:
+    """Replay catalog topics (all public ones by default) as JSON Lines or Parquet, up to their end now.
+    Personal data is masked (r***@okaxis, +91******5678) unless --unmask."""
     specs = replaying.resolve_topics(topics)
     filters = replaying.Filters.checked(specs, TimeRange.parse(since, until), types, orders)
     fmt = replaying.output_format(fmt, output)
     by_type: dict[str, int] = {}
     with reaching():
-        async with replaying.Replay(app.settings, specs, filters) as run:
+        async with replaying.Replay(app.settings, specs, filters, unmask=unmask) as run:
             try:
                 with replaying.open_writer(fmt, output, sys.stdout) as writer:
                     async for item in run.events(replaying.Progress("replay")):
@@ -78,7 +82,8 @@ async def replay(self: AppCommand, topics: tuple[str, ...], since: str | None, u
     if output is None:
         return  # stdout holds the events and nothing else
     summary = {"output": output, "format": fmt, "events": sum(by_type.values()), "records_read": run.read,
-               "invalid": run.invalid.count, "by_type": dict(sorted(by_type.items())), **filters.range.as_dict()}
+               "invalid": run.invalid.count, "masked": not unmask, "by_type": dict(sorted(by_type.items())),
+               **filters.range.as_dict()}
     if self.json:
         self.say(json.dumps(summary))
         return

@@ -9,6 +9,7 @@ from faust.cli import AppCommand, argument, option
 
 from cli import dlq, ops
 from cli.app import app, command
+from domain.privacy import mask_record
 
 __all__: list[str] = []
 
@@ -22,10 +23,15 @@ def _print(self: AppCommand, rows: list[dict], headers: list[str], title: str) -
                            wrap_last_row=False))
 
 
-@command(argument("order_id"))
-async def order_show(self: AppCommand, order_id: str) -> None:
-    """Status, reason, history, payment attempts, stock holds and notifications of one order."""
+@command(argument("order_id"),
+         option("--unmask", is_flag=True, default=False,
+                help="Show personal data (VPA, shipping address, note) in clear, e.g. to call the shopper back."))
+async def order_show(self: AppCommand, order_id: str, unmask: bool) -> None:
+    """Status, reason, history, payment attempts, stock holds and notifications of one order.
+    Personal data is masked as in the logs unless --unmask: a terminal's scrollback is a log too."""
     d = await ops.order_details(app.settings, order_id)
+    if not unmask:
+        d = mask_record(d)
     if self.json:
         self.say(json.dumps(d, default=str))
         return

@@ -7,6 +7,11 @@ dead-letter topic). Output order: topic by topic, partition by partition, each i
 offset order (so the same log gives the same file, and memory stays flat whatever its
 size); with ``--order`` the few events of those orders come sorted by ``occurred_at``,
 so an order's story reads from top to bottom.
+
+Personal data is masked by default, in every format (DESIGN.md): ``payment.vpa``,
+``contact.email`` and ``contact.phone``, ``shipping_address`` (city, state and the PIN code's
+district kept), a notification's ``recipient`` and ``error``, an operator's ``note``
+(:func:`domain.privacy.mask_record`). ``--unmask`` writes them in clear.
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ from pydantic import ValidationError
 
 from cli.reader import LogReader, Record, TimeRange
 from config.settings import Settings
+from domain.privacy import mask_record
 from streams.events import Message
 from streams.topics import BY_NAME, CATALOG, TopicSpec
 from streams.upcasters import upcast
 
 __all__ = ["FORMATS", "resolve_topics", "Filters", "Replayed", "decode", "Replay", "open_writer",
-           "JsonLinesWriter", "ParquetWriter", "PARQUET_SCHEMA", "Progress", "output_format"]
+           "JsonLinesWriter", "ParquetWriter", "PARQUET_SCHEMA", "Progress", "output_format", "masked_json"]
 
 FORMATS = ("jsonl", "parquet")
 
@@ -72,16 +78,23 @@ class Filters:
                 and event.occurred_at in self.range)
 
 
+def masked_json(event: Message) -> str:
+    """The event's JSON with its personal data masked, in the models' own compact form."""
+    return json.dumps(mask_record(event.model_dump(mode="json")), ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class Replayed:
-    """An event in today's shape and the record it came from."""
+    """An event in today's shape and the record it came from; ``masked``: its JSON hides personal data."""
 
     record: Record
     event: Message
+    masked: bool = False
 
     @property
     def json(self) -> str:
-        return self.event.model_dump_json()
+        """What every writer writes: the event as the models dump it, masked unless ``--unmask``."""
+        return masked_json(self.event) if self.masked else self.event.model_dump_json()
 
 
 def decode(spec: TopicSpec, value: bytes) -> Message:
@@ -111,11 +124,14 @@ class ProgressSink(Protocol):
 
 @dataclass
 class Replay:
-    """The filtered events of ``specs``, read once from the log: ``async with Replay(...) as r: r.events()``."""
+    """The filtered events of ``specs``, read once from the log: ``async with Replay(...) as r: r.events()``.
+
+    Their JSON masks personal data unless ``unmask`` (the safe default for whoever writes it out)."""
 
     settings: Settings
     specs: list[TopicSpec]
     filters: Filters = Filters()
+    unmask: bool = False
     invalid: Invalid = field(default_factory=Invalid)
     read: int = 0
     _reader: LogReader | None = None
@@ -164,7 +180,7 @@ class Replay:
                     self.invalid.add(record, exc)
                     continue
                 if self.filters.keep(event):
-                    yield Replayed(record, event)
+                    yield Replayed(record, event, masked=not self.unmask)
         finally:
             if progress is not None:
                 progress.finish()

@@ -27,7 +27,7 @@ from yarl import URL
 
 from config.backlog import Backlog
 from config.delivery import DeliveryGuard
-from config.logs import event_logger, log_event
+from config.logs import event_logger, install_personal_data_filter, log_event
 from config.metrics import Metrics
 from config.settings import SERVICES, Settings, get_settings
 from config.transport import SCHEME
@@ -109,6 +109,12 @@ class ServiceApp(faust.App):
             self.metrics.handler_seconds(topic).observe(took)
             log_event(self.event_log, self.service_name, topic, event.message.partition, event.message.offset,
                       value, took)
+
+    async def on_first_start(self) -> None:
+        """The worker has configured logging by now (it replaces the root handlers before it starts
+        the app): put the personal data filter on the handlers it installed."""
+        install_personal_data_filter(self.event_log)
+        await super().on_first_start()
 
     @property
     def mirror(self) -> MySQLMirror:
@@ -203,6 +209,7 @@ def create_app(service: str, settings: Settings | None = None) -> ServiceApp:
     app.settings = s
     app.metrics = Metrics(service)
     app.event_log = event_logger(service, s.log_format)
+    install_personal_data_filter()  # handlers configured before the app (the CLI, tests); workers: on_first_start
     app.backlog = Backlog()
     app.on_rebalance_complete.connect(app._note_backlog)
     if has_web:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import re
 import uuid
 from typing import Any
@@ -22,10 +23,14 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
+from config.logs import configure_process_logging
 from config.settings import get_settings
 from domain.checkout import VPA_PATTERN
+from domain.privacy import mask_vpa
 
 __all__ = ["make_app"]
+
+log = logging.getLogger("megatron.upi_gateway")
 
 
 def make_app(delay_s: float, hang_s: float = 3600.0) -> web.Application:
@@ -53,6 +58,8 @@ def make_app(delay_s: float, hang_s: float = 3600.0) -> web.Application:
         if payment["status"] == "PENDING":
             payment["status"] = "DECLINED" if name == "declined" else "APPROVED"
             payment["gateway_ref"] = f"UPI{uuid.uuid4().hex[:12].upper()}"
+            log.info("payment %s for order %s from %s: %s", key, payment["order_id"], mask_vpa(vpa),
+                     payment["status"])
         return web.json_response(payment)
 
     async def show(request: web.Request) -> web.Response:
@@ -97,7 +104,8 @@ def main() -> None:
     parser.add_argument("--host", default=url.host)
     parser.add_argument("--port", type=int, default=url.port)
     args = parser.parse_args()
-    web.run_app(make_app(s.upi_sim_delay_ms / 1000), host=args.host, port=args.port, print=None)
+    configure_process_logging()  # one line per decided payment, the VPA masked; no access log
+    web.run_app(make_app(s.upi_sim_delay_ms / 1000), host=args.host, port=args.port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

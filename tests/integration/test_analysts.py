@@ -155,6 +155,9 @@ async def test_replay_filters_by_type_order_and_topic(workload: Workload, megatr
                                           "NotificationSent"]
     assert {e["order_id"] for e in story} == {order}
     assert [e["occurred_at"] for e in story] == sorted(e["occurred_at"] for e in story)
+    assert story[0]["payment"]["vpa"] == "r***@okhdfc", "personal data is masked by default"
+    clear = await replay_lines(megatron, "order-events", "--type", "OrderPlaced", "--order", order, "--unmask")
+    assert [e["payment"]["vpa"] for e in clear] == ["ravi@okhdfc"], "and in clear when asked"
     failed = await replay_lines(megatron, "order-events", "--type", "OrderFailed", "--since", iso(workload.t1),
                                 "--until", iso(workload.t2))
     assert sorted((e["order_id"], e["reason"]) for e in failed) == sorted(
@@ -194,11 +197,12 @@ async def test_replay_reads_a_recorded_older_event(settings: Settings, megatron:
         await p.send_and_wait("notification-events", key=order_id.encode(), value=raw)
     finally:
         await p.stop()
-    got = await replay_lines(megatron, "notification-events", "--order", order_id)
+    got = await replay_lines(megatron, "notification-events", "--order", order_id, "--unmask")
     assert len(got) == 1
     assert (got[0]["schema_version"], got[0]["channel"], got[0]["recipient"]) == \
         (1, "email", "ravi@customers.megatron.store")
-    await megatron.json("replay", "notification-events", "--order", order_id, "--output", str(tmp_path / "old.parquet"))
+    await megatron.json("replay", "notification-events", "--order", order_id, "--unmask",
+                        "--output", str(tmp_path / "old.parquet"))
     (row,) = pq.read_table(tmp_path / "old.parquet").to_pylist()
     assert row["schema_version"] == 1 and json.loads(row["event"]) == got[0]
 
