@@ -56,7 +56,7 @@ async def notify(order: Order) -> None:
     """Ask the notification service to tell the shopper; its failure never fails the order."""
     command = NotifyOrder(order_id=order.order_id, user_id=order.user_id, status=order.status.value,
                           reason=order.reason, total_paise=order.total_paise, items=order.items,
-                          contact=order.contact)
+                          contact=order.contact, shipping_address=order.shipping_address)
     try:
         await notifications.post("/notifications", command.model_dump(mode="json"))
     except Exception as exc:

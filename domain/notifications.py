@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.address import address_lines
 from domain.money import format_inr
 from streams.commands import NotifyOrder
 
@@ -41,5 +42,14 @@ def compose(command: NotifyOrder) -> tuple[str, str, str]:
         why = REASONS.get(command.reason.value if command.reason else "", "it could not be completed")
         subject = f"Megatron Store: order {short} failed"
         text = f"Your order {short} failed: {why}. Nothing was charged; your cart is kept."
-    body = f"Hello {command.user_id},\n\n{text}\n\n{lines}\n\nMegatron Store"
+    body = f"Hello {command.user_id},\n\n{text}\n\n{lines}\n\n{_delivery(command)}Megatron Store"
     return subject, body, text
+
+
+def _delivery(command: NotifyOrder) -> str:
+    """Where a confirmed order goes, for the shopper to check (the SMS stays short and says nothing of it);
+    nothing for a failed order, or one placed before the checkout carried an address."""
+    if command.status != "CONFIRMED" or command.shipping_address is None:
+        return ""
+    shown = "\n".join(f"  {line}" for line in address_lines(command.shipping_address.model_dump()))
+    return f"Delivering to:\n{shown}\n\n"

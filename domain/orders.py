@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from streams.commands import CancelOrder, ExpireOrder, PlaceOrder
 from streams.events import (
-    Contact, FailureReason, InventoryFailed, InventoryReleased, InventoryReserved, Line,
+    Address, Contact, FailureReason, InventoryFailed, InventoryReleased, InventoryReserved, Line,
     Message, OrderConfirmed, OrderFailed, OrderPlaced, Payment, PaymentConfirmed, PaymentFailed,
 )
 
@@ -51,6 +51,7 @@ class Order(BaseModel):
     total_paise: int
     payment: Payment
     contact: Contact
+    shipping_address: Address | None = None  # None for an order placed before the checkout carried it
     history: tuple[HistoryEntry, ...]
     created_at: datetime
     updated_at: datetime
@@ -81,6 +82,7 @@ def evolve(order: Order | None, msg: Message, now: datetime) -> Order | None:
         return Order(
             order_id=msg.order_id, user_id=msg.user_id, status=OrderStatus.CREATED,
             items=msg.items, total_paise=msg.total_paise, payment=msg.payment, contact=msg.contact,
+            shipping_address=msg.shipping_address,
             history=(HistoryEntry(status=OrderStatus.CREATED, at=now),), created_at=now, updated_at=now,
         )
     if order is None or order.is_final:
@@ -110,7 +112,8 @@ def decide(before: Order | None, after: Order | None) -> list[Message]:
         return []
     if before is None:
         return [OrderPlaced(order_id=after.order_id, user_id=after.user_id, items=after.items,
-                            total_paise=after.total_paise, payment=after.payment, contact=after.contact)]
+                            total_paise=after.total_paise, payment=after.payment, contact=after.contact,
+                            shipping_address=after.shipping_address)]
     if after.status is OrderStatus.CONFIRMED:
         return [OrderConfirmed(order_id=after.order_id, user_id=after.user_id, items=after.items,
                                total_paise=after.total_paise)]

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field
 
-from streams.events import Contact, FailureReason, Line, Message, Payment
+from streams.events import Address, Contact, FailureReason, Line, Message, Payment
 
 __all__ = [
     "PlaceOrder", "ExpireOrder", "CancelOrder", "OrderCommand", "RetryPayment", "NotifyOrder", "ReserveStock", "CommitStock", "ReleaseStock", "SetStock",
@@ -28,6 +28,8 @@ class PlaceOrder(Message):
     total_paise: int = Field(ge=0)
     payment: Payment
     contact: Contact
+    # None only on a command written before the checkout carried the address (a deploy in flight)
+    shipping_address: Address | None = None
 
 
 class ExpireOrder(Message):
@@ -62,6 +64,7 @@ class NotifyOrder(Message):
     total_paise: int
     items: tuple[Line, ...]
     contact: Contact
+    shipping_address: Address | None = None  # where a confirmed order goes; None for orders placed before it
 
 
 class _StockLine(Message):

@@ -15,7 +15,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "Message", "Event", "Line", "Payment", "Contact", "FailureReason",
+    "Message", "Event", "Line", "Payment", "Contact", "Address", "FailureReason",
     "OrderPlaced", "OrderConfirmed", "OrderFailed",
     "InventoryReserved", "InventoryFailed", "InventoryReleased",
     "PaymentConfirmed", "PaymentFailed", "NotificationSent", "NotificationFailed",
@@ -96,13 +96,33 @@ def default_contact(user_id: str) -> Contact:
     return Contact(email=f"{user_id}@customers.megatron.store")
 
 
+class Address(BaseModel):
+    """Where an order is delivered, as the order carries it (``shipping_address``).
+
+    The checkout checks it strictly (:class:`domain.checkout.ShippingAddress`: a known state,
+    the phone normalised); reading it back only checks the shape, so a record written under
+    an older list of states or union territories still reads.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    line: str = Field(min_length=1, max_length=300, description="house, street, area")
+    city: str = Field(min_length=1, max_length=60)
+    state: str = Field(min_length=1, max_length=60, description="a state or union territory of India")
+    pincode: str = Field(pattern=r"^[1-9][0-9]{5}$")
+    phone: str = Field(pattern=r"^\+91[6-9][0-9]{9}$", description="+91 and the 10-digit mobile number")
+
+
 class OrderPlaced(Message):
     type: Literal["OrderPlaced"] = "OrderPlaced"
+    schema_version: int = 2  # v2 added shipping_address (streams/upcasters.py)
     user_id: str
     items: tuple[Line, ...]
     total_paise: int
     payment: Payment
     contact: Contact
+    shipping_address: Address | None = Field(None, description="None only for orders placed before v2")
 
 
 class OrderConfirmed(Message):

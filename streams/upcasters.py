@@ -15,6 +15,9 @@ Versions so far:
   and nobody was told. v1 added it; a v0 order gets the contact the checkout gives a
   shopper who leaves none (``<user_id>@customers.megatron.store``, no phone, as in
   :func:`domain.checkout.place_order`).
+- ``OrderPlaced`` v1 had no ``shipping_address``: the checkout did not ask the API for one
+  (the page kept it in the browser). v2 added it; a v1 order's address is unknown, so it
+  is ``null`` (the order, its page and its mirror row say "no address" rather than guess).
 - ``NotificationSent`` / ``NotificationFailed`` v0 had no ``channel``: email was the
   only one before SMS came. v1 added it; a v0 notification was an email.
 """
@@ -69,6 +72,12 @@ def upcast(raw: Any) -> Any:
 def _order_placed_contact(raw: dict[str, Any]) -> dict[str, Any]:
     if "contact" not in raw:
         raw["contact"] = default_contact(str(raw.get("user_id"))).model_dump()
+    return raw
+
+
+@upcaster("OrderPlaced", 1)
+def _order_placed_shipping_address(raw: dict[str, Any]) -> dict[str, Any]:
+    raw.setdefault("shipping_address", None)
     return raw
 
 

@@ -5,13 +5,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from domain.orders import Order
+from streams.events import Address
 from tables.mirror import MirrorSpec, Row
 from tables.model_table import ModelTable
 
 if TYPE_CHECKING:
     from config.app import ServiceApp
 
-__all__ = ["order_rows", "ORDERS_MIRROR", "orders_table"]
+__all__ = ["SHIP_COLUMNS", "order_rows", "ORDERS_MIRROR", "orders_table"]
+
+
+#: ``orders`` columns of the delivery address (migration 0002), by the address field each holds
+SHIP_COLUMNS: dict[str, str] = {f"ship_{field}": field for field in ("name", "line", "city", "state", "pincode", "phone")}
+
+
+def _ship_columns(address: Address | None) -> dict[str, str | None]:
+    """One column per field, so analysts group by ``ship_state`` or ``ship_pincode`` in plain SQL;
+    all NULL for an order placed before the checkout carried an address."""
+    values = address.model_dump() if address is not None else {}
+    return {column: values.get(field) for column, field in SHIP_COLUMNS.items()}
 
 
 def order_rows(order: Order) -> list[Row]:
@@ -20,7 +32,8 @@ def order_rows(order: Order) -> list[Row]:
         "order_id": order.order_id, "user_id": order.user_id, "status": order.status.value,
         "reason": order.reason.value if order.reason else None, "total_paise": order.total_paise,
         "vpa": order.payment.vpa, "created_at": order.created_at.replace(tzinfo=None),
-        "updated_at": order.updated_at.replace(tzinfo=None), "version": order.version,
+        "updated_at": order.updated_at.replace(tzinfo=None), **_ship_columns(order.shipping_address),
+        "version": order.version,
     })]
     if order.version == 1:  # lines never change after the order is placed
         rows += [Row("order_items", ("order_id", "sku"), {

@@ -118,6 +118,7 @@ def order_body(order: Order) -> dict[str, Any]:
         "reason": order.reason.value if order.reason else None, "note": order.note,
         "items": [{**line.model_dump(), "line_total_paise": line.line_total_paise} for line in order.items],
         "total_paise": order.total_paise,
+        "shipping_address": order.shipping_address.model_dump() if order.shipping_address else None,
         "history": [{"status": h.status.value, "at": h.at.isoformat()} for h in order.history],
         "created_at": order.created_at.isoformat(), "updated_at": order.updated_at.isoformat(),
     }

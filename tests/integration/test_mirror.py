@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from typing import AsyncIterator
 
 import pytest
 
 from config.settings import Settings
 from dev.broker import free_port
+from domain.orders import HistoryEntry, Order, OrderStatus
 from domain.stock import StockLevel
+from streams.events import Address, Contact, Line, Payment
 from tables.mirror import MirrorUnavailable, MySQLMirror
+from tables.orders import ORDERS_MIRROR, SHIP_COLUMNS
 from tables.schema import connect, migrate
 from tables.stock import STOCK_MIRROR
 from tests.helpers import query
@@ -18,15 +23,24 @@ from tests.helpers import query
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def mirror_settings() -> AsyncIterator[Settings]:
+@asynccontextmanager
+async def migrated(database: str) -> AsyncIterator[Settings]:
+    """Settings of a fresh, migrated ``database`` of its own, dropped afterwards."""
     s = Settings(mysql_db_prefix=f"m{uuid.uuid4().hex[:8]}_")
-    await migrate(s, ("inventory_db",))
-    yield s
-    conn = await connect(s)
-    async with conn.cursor() as cur:
-        await cur.execute(f"DROP DATABASE IF EXISTS `{s.database('inventory_db')}`")
-    conn.close()
+    await migrate(s, (database,))
+    try:
+        yield s
+    finally:
+        conn = await connect(s)
+        async with conn.cursor() as cur:
+            await cur.execute(f"DROP DATABASE IF EXISTS `{s.database(database)}`")
+        conn.close()
+
+
+@pytest.fixture
+async def mirror_settings(stores: Settings) -> AsyncIterator[Settings]:
+    async with migrated("inventory_db") as s:
+        yield s
 
 
 async def stock_rows(s: Settings) -> dict[str, tuple[int, int, int]]:
@@ -69,3 +83,38 @@ async def test_rows_wait_while_mysql_is_down(mirror_settings: Settings) -> None:
     assert await mirror.flush() == 2
     await mirror.close()
     assert await stock_rows(mirror_settings) == {"A": (7, 0, 1), "B": (3, 0, 1)}
+
+
+@pytest.fixture
+async def orders_settings(stores: Settings) -> AsyncIterator[Settings]:
+    async with migrated("orders_db") as s:
+        yield s
+
+
+def an_order(order_id: str, address: Address | None) -> Order:
+    at = datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc)
+    return Order(order_id=order_id, user_id="ravi", status=OrderStatus.CREATED,
+                 items=(Line(sku="IPHONE-15", name="iPhone 15", unit_price_paise=79_900_00, quantity=1),),
+                 total_paise=79_900_00, payment=Payment(vpa="ravi@okhdfc"), contact=Contact(email="r@example.com"),
+                 shipping_address=address, history=(HistoryEntry(status=OrderStatus.CREATED, at=at),),
+                 created_at=at, updated_at=at)
+
+
+async def test_orders_carry_the_delivery_address_in_any_script(orders_settings: Settings) -> None:
+    """Migration 0002's columns take what the checkout accepts (a name in Devanagari too), NULL when unknown."""
+    ravi = Address(name="रवि कुमार", line="12 MG Road, Karol Bagh", city="New Delhi", state="Delhi",
+                   pincode="110005", phone="+919812345678")
+    mirror = MySQLMirror(orders_settings, ("orders_db",))
+    mirror.enqueue(ORDERS_MIRROR, an_order("o-new", ravi))
+    mirror.enqueue(ORDERS_MIRROR, an_order("o-old", None))  # placed before OrderPlaced v2
+    assert await mirror.flush() == 4
+    await mirror.close()
+    columns = ", ".join(SHIP_COLUMNS)
+    rows = {r["order_id"]: r for r in await query(
+        orders_settings, f"SELECT order_id, {columns} FROM `{orders_settings.database('orders_db')}`.orders")}
+    text = {c: v.decode() if isinstance(v, bytes) else v for c, v in rows["o-new"].items()}
+    assert {c: text[c] for c in SHIP_COLUMNS} == {
+        "ship_name": "रवि कुमार", "ship_line": "12 MG Road, Karol Bagh", "ship_city": "New Delhi",
+        "ship_state": "Delhi", "ship_pincode": "110005", "ship_phone": "+919812345678"}
+    assert all(rows["o-old"][c] is None for c in SHIP_COLUMNS)
+    assert await migrate(orders_settings, ("orders_db",)) == [], "each migration is applied once"

@@ -140,8 +140,21 @@ for (const [name, value] of Object.entries(remembered())) {
 
 function remember() {
   const address = {};
-  for (const name of ['name', 'phone', 'email', 'address', 'city', 'pincode']) address[name] = form.elements[name].value.trim();
+  for (const name of ['name', 'phone', 'email', 'address', 'city', 'state', 'pincode']) address[name] = form.elements[name].value.trim();
   localStorage.setItem(ADDRESS_KEY, JSON.stringify(address));
+}
+
+/** The delivery address as POST /checkout takes it (`shipping_address`). */
+function shippingAddress() {
+  return {
+    name: valueOf(form.elements.name),
+    // the street on one line, as it goes on the label: the lines typed in the box, joined
+    line: valueOf(form.elements.address).split(/\s*\n\s*/).filter(Boolean).join(', '),
+    city: valueOf(form.elements.city),
+    state: valueOf(form.elements.state),
+    pincode: valueOf(form.elements.pincode),
+    phone: `+91${valueOf(form.elements.phone)}`,
+  };
 }
 
 function setPlacing(on) {
@@ -176,6 +189,7 @@ form.addEventListener('submit', async (event) => {
   const r = await api('POST', '/checkout', {
     user_id: user,
     payment: { method: 'UPI', vpa: valueOf(form.elements.vpa) },
+    shipping_address: shippingAddress(),
     contact,
   }, { 'Idempotency-Key': attemptKey });
   if (r.status === 202) {
