@@ -1,6 +1,7 @@
 """API gateway: the shoppers' HTTP API and pages; it owns no topic and no table.
 
-It reads carts from the cart service and creates orders through the order service
+It checks who is asking (signed tokens, rate limits; its own state in Redis), reads
+carts from the cart service and creates orders through the order service
 over REST, as the flow says; everything after that is events between the others.
 The confirmation page's live status is the order service's event stream, relayed.
 """
@@ -10,13 +11,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from adapters.shoppers import ShopperStore
 from config.app import create_app
 from web.clients import ServiceClient
 from web.gateway import product_list, register_gateway_views
+from web.openapi import register_openapi_view
 from web.pages import register_page_views
+from web.sessions import Identity
 
 app = create_app("gateway")
 DEPENDENCIES = ("cart", "orders", "inventory")
+store = app.add_dependency(ShopperStore(app.settings))
+identity = Identity(app.settings, store)
 
 
 async def health_check() -> dict[str, Any]:
@@ -29,10 +35,17 @@ async def health_check() -> dict[str, Any]:
         except Exception:
             return False
 
-    results = await asyncio.gather(*(ok(s) for s in DEPENDENCIES))
-    return dict(zip(DEPENDENCIES, results))
+    async def redis() -> bool:
+        try:
+            return await store.ping()
+        except ConnectionError:
+            return False
+
+    results = await asyncio.gather(*(ok(s) for s in DEPENDENCIES), redis())
+    return dict(zip((*DEPENDENCIES, "redis"), results))
 
 
 app.health_check = health_check  # type: ignore[attr-defined]
-register_gateway_views(app)
-register_page_views(app, products=lambda: product_list(app))
+register_gateway_views(app, store, identity)
+register_page_views(app, identity, products=lambda: product_list(app))
+register_openapi_view(app)

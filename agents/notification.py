@@ -11,6 +11,7 @@ import logging
 from adapters.senders import EmailSender, sms_sender
 from config.app import create_app
 from domain.notifications import Sent, compose, delivery_key
+from domain.privacy import mask_recipient, mask_text
 from streams.commands import NotifyOrder
 from streams.events import Message, NotificationFailed, NotificationSent
 from streams.topics import NOTIFICATION_COMMANDS, NOTIFICATION_EVENTS
@@ -52,8 +53,9 @@ async def handle(command: NotifyOrder) -> None:
             record = Sent(keys=record.keys | {key})
             sent.put(command.order_id, record)  # at once: a crash now re-sends only what follows
         except Exception as exc:
-            log.warning("order %s: %s to %s failed: %s", command.order_id, channel, recipient, exc)
+            log.warning("order %s: %s to %s failed: %s", command.order_id, channel, mask_recipient(recipient),
+                        mask_text(str(exc) or type(exc).__name__))  # an SMTP error names the recipient
             outcome = NotificationFailed(order_id=command.order_id, channel=channel, recipient=recipient,
                                          error=str(exc) or type(exc).__name__)
         await app.emit(NOTIFICATION_EVENTS, outcome)
-register_notification_views(app, sent)
+register_notification_views(app, sent, email)

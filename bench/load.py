@@ -32,6 +32,8 @@ __all__ = ["Visit", "Phase", "OrderWatch", "Shoppers", "FINAL_TYPES"]
 
 FINAL_TYPES = {"OrderConfirmed": "CONFIRMED", "OrderFailed": "FAILED"}
 VPA = "bench@okhdfc"  # any well-formed VPA but declined@/timeout@ is approved by the simulator
+ADDRESS = {"name": "Bench Shopper", "line": "1 Test Street", "city": "Bengaluru", "state": "Karnataka",
+           "pincode": "560001", "phone": "+919812345678"}
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Visit:
     checkout_started: float | None = None
     checkout_ms: float | None = None
     order_id: str | None = None
+    token: str | None = None  # the guest session the visit began with: its order is only its own
     error: str | None = None
     status: str | None = None  # final status from the order's history
     reason: str | None = None
@@ -202,17 +205,23 @@ class Shoppers:
         return took, answer
 
     async def visit(self, visit: Visit) -> None:
+        """A new guest's visit, as the pages make it: a session, the lines, the checkout."""
         visit.started = time.time()
+        session = await self._call(visit, "POST", "/session", "/session", 201, {})
+        if session is None:
+            return
+        visit.user_id, visit.token = session[1]["user_id"], session[1]["token"]
+        auth = {"Authorization": f"Bearer {visit.token}"}
         for sku in visit.skus:
             answer = await self._call(visit, "PUT", "/cart/{user_id}/items/{sku}",
-                                      f"/cart/{visit.user_id}/items/{sku}", 200, {"quantity": 1})
+                                      f"/cart/{visit.user_id}/items/{sku}", 200, {"quantity": 1}, auth)
             if answer is None:
                 return
             visit.put_ms.append(answer[0])
         visit.checkout_started = time.time()
         answer = await self._call(visit, "POST", "/checkout", "/checkout", 202,
-                                  {"user_id": visit.user_id, "payment": {"method": "UPI", "vpa": VPA}},
-                                  {"Idempotency-Key": uuid.uuid4().hex})
+                                  {"payment": {"method": "UPI", "vpa": VPA}, "shipping_address": ADDRESS},
+                                  {**auth, "Idempotency-Key": uuid.uuid4().hex})
         if answer is None:
             return
         visit.checkout_ms = answer[0]
@@ -269,7 +278,8 @@ async def read_histories(http: aiohttp.ClientSession, settings: Settings, visits
     async def one(visit: Visit) -> None:
         async with gate:
             try:
-                async with http.get(f"{base}/orders/{visit.order_id}") as r:
+                async with http.get(f"{base}/orders/{visit.order_id}",
+                                    headers={"Authorization": f"Bearer {visit.token}"}) as r:
                     body = await r.json(content_type=None)
                     status = r.status
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:

@@ -12,13 +12,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "SERVICES"]
+__all__ = ["Settings", "get_settings", "SERVICES", "DEV_SESSION_SECRET"]
 
 #: The six services, each its own Faust app (``faust -A agents.<service> worker``).
 SERVICES = ("gateway", "cart", "orders", "inventory", "payment", "notification")
+#: signs development tokens only: refused when ``ENVIRONMENT=production``
+DEV_SESSION_SECRET = "megatron-development-only-session-secret"
 
 
 class Settings(BaseSettings):
@@ -126,9 +128,46 @@ class Settings(BaseSettings):
     mail_dir: Path = Field(Path("var/mail"), description="Where the local mail sink writes each message.")
     sms_sender: str = Field("log", description="SMS sender: `log` writes each SMS to the notification log.")
 
-    # --- limits -----------------------------------------------------------
+    # --- shoppers' sessions and the API's limits ---------------------------
+    environment: Literal["development", "production"] = Field(
+        "development", description="`production` refuses development defaults (the session secret)."
+    )
+    session_secret: str = Field(
+        DEV_SESSION_SECRET, min_length=32,
+        description="Signs the shoppers' tokens (HS256). Set a long random value in production; the default "
+        "is refused there.",
+    )
+    session_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="How long a shopper's token is valid, seconds.")
+    signin_code_ttl_s: int = Field(600, ge=30, description="How long a mailed sign-in code is valid, seconds.")
+    signin_code_attempts: int = Field(5, ge=1, description="Wrong tries before a sign-in code is void.")
+    idempotency_ttl_s: int = Field(
+        24 * 3600, ge=3600, description="How long a checkout's Idempotency-Key answers its first result."
+    )
+    rate_limit_shopper: str = Field(
+        "20/second;600/minute", description="Requests per shopper (token) across the API ([limits] syntax, "
+        "`;` between windows).",
+    )
+    rate_limit_address: str = Field(
+        "100/second;3000/minute", description="Requests per client address (many shoppers can share one).",
+    )
+    rate_limit_session: str = Field(
+        "30/minute;300/hour", description="New guest sessions per client address.",
+    )
+    rate_limit_signin: str = Field(
+        "5/10 minutes", description="Sign-in codes mailed per email address.",
+    )
+    rate_limit_signin_address: str = Field(
+        "30/10 minutes", description="Sign-in calls (codes asked and tried) per client address.",
+    )
+    max_body_bytes: int = Field(16 * 1024, ge=1024, description="Largest request body; larger is 413.")
     max_line_quantity: int = Field(10, ge=1, description="Largest quantity of one cart line.")
     max_cart_lines: int = Field(20, ge=1, description="Most distinct SKUs in one cart.")
+
+    @model_validator(mode="after")
+    def _no_development_secret_in_production(self) -> "Settings":
+        if self.environment == "production" and self.session_secret == DEV_SESSION_SECRET:
+            raise ValueError("SESSION_SECRET is the development default; set a long random one in production")
+        return self
 
     def service_url(self, service: str) -> str:
         """Base URL of a service's web server."""

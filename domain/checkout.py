@@ -1,19 +1,28 @@
-"""Turning a shopper's cart into an order: the checkout request, the order id, the command."""
+"""Turning a shopper's cart into an order: the checkout request and the command.
+
+The order id is random (:func:`domain.sessions.new_order_id`) and the shopper comes from
+the token, never from the body.
+"""
 
 from __future__ import annotations
 
-import uuid
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from domain.address import state_named
+from domain.sessions import EMAIL_PATTERN
 from streams.commands import PlaceOrder
-from streams.events import Contact, Line, Payment, default_contact
+from streams.events import Address, Contact, Line, Payment, default_contact
 
-__all__ = ["VPA_PATTERN", "CheckoutPayment", "CheckoutContact", "CheckoutBody", "order_id_for", "place_order"]
+__all__ = ["VPA_PATTERN", "MOBILE_PATTERN", "CheckoutPayment", "CheckoutContact", "ShippingAddress", "CheckoutBody",
+           "place_order"]
 
 VPA_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,255}@[A-Za-z][A-Za-z0-9]{1,63}$"
-_ORDER_NAMESPACE = uuid.UUID("6f1c3f52-8a57-4c4e-9d8e-0d5d7c9f3a10")
+#: an Indian mobile number as a shopper gives it: 10 digits from 6-9, ``+91`` optional
+MOBILE_PATTERN = r"^(\+91)?[6-9][0-9]{9}$"
+#: no control characters: the address goes on a label, a mail and a MySQL row as it is
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 
 class CheckoutPayment(BaseModel):
@@ -26,8 +35,44 @@ class CheckoutPayment(BaseModel):
 class CheckoutContact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str | None = Field(None, pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+    email: str | None = Field(None, pattern=EMAIL_PATTERN, max_length=254)
     phone: str | None = Field(None, pattern=r"^\+?[0-9]{10,15}$")
+
+
+class ShippingAddress(Address):
+    """``shipping_address`` of the checkout, checked before an order is placed with it.
+
+    The same fields as the order's :class:`~streams.events.Address`, stricter: text is
+    stripped (runs of spaces and line breaks become one space), the state must be one of
+    :data:`domain.address.INDIAN_STATES` and comes out in its usual spelling, and the
+    mobile number comes out as ``+91XXXXXXXXXX`` whether or not the shopper typed ``+91``.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=100, pattern=_PRINTABLE)
+    line: str = Field(min_length=1, max_length=300, pattern=_PRINTABLE, description="house, street, area")
+    city: str = Field(min_length=1, max_length=60, pattern=_PRINTABLE)
+    state: str = Field(description="a state or union territory of India, e.g. Delhi")
+    phone: str = Field(pattern=MOBILE_PATTERN, description="Indian mobile number, e.g. +919812345678")
+
+    @field_validator("name", "line", "city", "state", mode="before")
+    @classmethod
+    def _one_line(cls, value: Any) -> Any:
+        return " ".join(value.split()) if isinstance(value, str) else value
+
+    @field_validator("state")
+    @classmethod
+    def _known_state(cls, value: str) -> str:
+        state = state_named(value)
+        if state is None:
+            raise ValueError("not a state or union territory of India (use its usual English name, e.g. Delhi)")
+        return state
+
+    @field_validator("phone")
+    @classmethod
+    def _with_country_code(cls, value: str) -> str:
+        return value if value.startswith("+91") else f"+91{value}"
 
 
 class CheckoutBody(BaseModel):
@@ -35,22 +80,21 @@ class CheckoutBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    user_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.@-]{1,64}$",
+                                description="optional; when given it must be the token's shopper (else 403)")
     payment: CheckoutPayment
+    shipping_address: ShippingAddress
     contact: CheckoutContact | None = None
 
 
-def order_id_for(user_id: str, idempotency_key: str) -> str:
-    """The same shopper and key always name the same order, so a retried checkout finds it."""
-    return uuid.uuid5(_ORDER_NAMESPACE, f"{user_id}\n{idempotency_key}").hex
-
-
-def place_order(order_id: str, body: CheckoutBody, lines: list[Line]) -> PlaceOrder:
+def place_order(order_id: str, user_id: str, body: CheckoutBody, lines: list[Line]) -> PlaceOrder:
     """The command that creates the order from the priced cart."""
     contact = body.contact or CheckoutContact()
     return PlaceOrder(
-        order_id=order_id, user_id=body.user_id, items=tuple(lines),
+        order_id=order_id, user_id=user_id, items=tuple(lines),
         total_paise=sum(l.line_total_paise for l in lines),
         payment=Payment(method="UPI", vpa=body.payment.vpa),
-        contact=Contact(email=contact.email or default_contact(body.user_id).email, phone=contact.phone),
+        contact=Contact(email=contact.email or default_contact(user_id).email, phone=contact.phone),
+        # as the order's own model: the order keeps what was checked, not the checking
+        shipping_address=Address.model_validate(body.shipping_address.model_dump()),
     )

@@ -5,14 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis.asyncio as redis
 from mode import Service
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from adapters.redis_client import connect
 from config.settings import Settings
 from web.errors import DependencyUnavailable
 
@@ -27,10 +23,7 @@ class CartStore(Service):
     def __init__(self, settings: Settings, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.settings = settings
-        # a pooled connection that died with a Redis restart is replaced on the next call, not failed
-        self._redis = redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
-                                     decode_responses=True, retry=Retry(ExponentialBackoff(cap=0.5), 2),
-                                     retry_on_error=[RedisConnectionError, RedisTimeoutError])
+        self._redis = connect(settings)
 
     def _key(self, user_id: str) -> str:
         return f"{self.settings.redis_key_prefix}:cart:{user_id}"

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from datetime import datetime, timezone
 from contextlib import asynccontextmanager
 from pathlib import Path
 import uuid
@@ -15,6 +16,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 import aiohttp
 from config.kafka import read_topic_records
 from config.settings import Settings
+from domain.sessions import issue_token, new_user_id
 from tables.schema import connect
 
 T = TypeVar("T")
@@ -42,30 +44,58 @@ async def eventually(probe: Callable[[], Awaitable[T]], check: Callable[[T], boo
         await asyncio.sleep(interval)
 
 
+#: Ravi's delivery address, as the checkout page sends it
+ADDRESS = {"name": "Ravi Kumar", "line": "12 MG Road, Karol Bagh", "city": "New Delhi", "state": "Delhi",
+           "pincode": "110005", "phone": "+919812345678"}
+
+
 class Shopper:
-    """A shopper driving the gateway's HTTP API."""
+    """A shopper driving the gateway's HTTP API with his own token.
+
+    The token is signed here with the platform's session secret, as the gateway's
+    ``POST /session`` would sign it (that endpoint has its own tests), so a shopper is
+    ready without a round trip; ``user_id`` picks the shopper a token names.
+    """
 
     def __init__(self, http: aiohttp.ClientSession, settings: Settings, user_id: str | None = None) -> None:
         self.http = http
         self.base = settings.gateway_url
-        self.user_id = user_id or f"user-{uuid.uuid4().hex[:10]}"
+        self.user_id = user_id or new_user_id()
+        self.token, _ = issue_token(settings.session_secret, self.user_id, "guest", datetime.now(timezone.utc),
+                                    settings.session_ttl_s)
 
     async def call(self, method: str, path: str, json_body: Any = None, headers: dict[str, str] | None = None,
-                   data: bytes | None = None) -> tuple[int, Any]:
-        async with self.http.request(method, self.base + path, json=json_body, data=data, headers=headers) as r:
-            return r.status, await r.json(content_type=None)
+                   data: bytes | None = None, token: str | None = None, patient: bool = True) -> tuple[int, Any]:
+        """``(status, JSON body)`` of one call with this shopper's token (or ``token``; ``""`` sends none).
+
+        Tests call faster than a shopper clicks: a ``patient`` call told 429 waits the
+        ``Retry-After`` the gateway gives and tries again, as a polite client does."""
+        sent = {"Authorization": f"Bearer {self.token if token is None else token}"} if token != "" else {}
+        for _ in range(30):
+            async with self.http.request(method, self.base + path, json=json_body, data=data,
+                                         headers={**sent, **(headers or {})}) as r:
+                answer = r.status, await r.json(content_type=None)
+                retry_after = r.headers.get("Retry-After", "1")
+            if answer[0] != 429 or not patient:
+                return answer
+            await asyncio.sleep(float(retry_after))
+        return answer
 
     async def set_line(self, sku: str, quantity: Any) -> tuple[int, Any]:
         return await self.call("PUT", f"/cart/{self.user_id}/items/{sku}", {"quantity": quantity})
 
+    def checkout_body(self, vpa: str = "ravi@okhdfc", **extra: Any) -> dict[str, Any]:
+        return {"payment": {"method": "UPI", "vpa": vpa}, "shipping_address": ADDRESS, **extra}
+
     async def checkout(self, vpa: str = "ravi@okhdfc", key: str | None = None) -> tuple[int, Any]:
-        return await self.call("POST", "/checkout",
-                               {"user_id": self.user_id, "payment": {"method": "UPI", "vpa": vpa}},
+        return await self.call("POST", "/checkout", self.checkout_body(vpa),
                                headers={"Idempotency-Key": key or uuid.uuid4().hex})
 
     async def checkout_until_accepted(self, vpa: str, key: str, timeout: float = 60.0) -> dict[str, Any]:
-        """Check out as a patient shopper would: retry with the same key while the platform answers 503."""
-        status, body = await eventually(lambda: self.checkout(vpa, key), lambda r: r[0] != 503, timeout, 0.2)
+        """Check out as a patient shopper would: retry with the same key while the platform answers 503, or
+        409 while a try that a crash cut off still holds the key (its lease runs out, the retry takes it over)."""
+        status, body = await eventually(lambda: self.checkout(vpa, key), lambda r: r[0] not in (503, 409), timeout,
+                                        0.2)
         assert status == 202, body
         return dict(body)
 

@@ -14,16 +14,44 @@ from pydantic import BaseModel, ValidationError
 
 from web.errors import ApiError, BadRequest, DependencyUnavailable, PayloadTooLarge, ValidationFailed
 
-__all__ = ["ApiView", "MAX_BODY_BYTES", "validation_details"]
+__all__ = ["ApiView", "read_body", "parse_json", "parse_model", "validation_details"]
 
 log = logging.getLogger(__name__)
 B = TypeVar("B", bound=BaseModel)
-MAX_BODY_BYTES = 16 * 1024
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     """Pydantic's errors as ``[{field, problem}]`` a client can act on."""
     return [{"field": ".".join(str(p) for p in e["loc"]) or "body", "problem": e["msg"]} for e in exc.errors()]
+
+
+def parse_json(raw: bytes) -> Any:
+    """A body as JSON (empty is ``None``), or 400."""
+    try:
+        return json.loads(raw or b"null")
+    except ValueError as exc:
+        raise BadRequest("request body is not valid JSON", {"error": str(exc)}) from None
+
+
+def parse_model(model: type[B], data: Any) -> B:
+    """Decoded JSON as ``model``: 400 for anything but an object, and for every wrong or unknown field."""
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed("request body is not valid", validation_details(exc)) from None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused (413) before it is read when it says it is larger than ``limit``."""
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes", {"limit_bytes": limit})
+    raw = await request.read()
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes", {"limit_bytes": limit})
+    return raw
 
 
 class ApiView(View):
@@ -51,20 +79,8 @@ class ApiView(View):
                          status=exc.code)
 
     def error_response(self, exc: ApiError) -> Response:
-        return self.json(exc.body(), status=exc.code)
+        return self.json(exc.body(), status=exc.code, headers=exc.headers())
 
     async def body(self, request: Request, model: type[B]) -> B:
-        """The JSON body as ``model``, or a 400/413/422 that says what is wrong."""
-        raw = await request.read()
-        if len(raw) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
-        try:
-            data = json.loads(raw or b"null")
-        except ValueError as exc:
-            raise BadRequest("request body is not valid JSON", {"error": str(exc)}) from None
-        if not isinstance(data, dict):
-            raise BadRequest("request body must be a JSON object")
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise ValidationFailed("request body is not valid", validation_details(exc)) from None
+        """The JSON body as ``model``, or a 400/413 that says what is wrong (unknown fields are refused)."""
+        return parse_model(model, parse_json(await read_body(request, self.app.settings.max_body_bytes)))

@@ -48,8 +48,9 @@ class ServiceClient:
             raise DependencyUnavailable(f"the {self.service} service cannot be reached",
                                         {"service": self.service, "error": str(exc) or type(exc).__name__}) from None
         if r.status >= 500:
-            raise DependencyUnavailable(f"the {self.service} service failed",
-                                        {"service": self.service, "status": r.status, "body": body})
+            # its body stays out of the answer: it can hold internal paths and a shopper's data
+            raise DependencyUnavailable(f"the {self.service} service failed", {"service": self.service,
+                                                                              "status": r.status})
         return r.status, body
 
     async def get(self, path: str) -> Any:

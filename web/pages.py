@@ -2,7 +2,9 @@
 
 Plain HTML from ``web/templates`` (``string.Template``; every value is escaped here),
 one stylesheet and small ES modules from ``web/static``: no build step, no CDN. The
-browser keeps the shopper's id and drives the JSON API of the gateway; the
+gateway gives the browser a guest session on its first visit (an HttpOnly cookie, see
+:mod:`web.sessions`) and renders the shopper's id into each page; the browser drives
+the JSON API of the gateway with that cookie; the
 confirmation page follows the order over Server-Sent Events
 (``GET /orders/{order_id}/events``), relayed from the order service.
 """
@@ -21,13 +23,14 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from faust.web import Request, Response
 from yarl import URL
 
-from domain.cart import USER_ID
+from domain.address import address_lines
 from domain.checkout import VPA_PATTERN
 from domain.money import format_inr
 from web.base import ApiView
 from web.clients import ServiceClient
 from web.errors import ApiError, NotFound
 from web.orders import LiveStreams, relay_events
+from web.sessions import Identity, owned_order
 
 if TYPE_CHECKING:
     from config.app import ServiceApp
@@ -94,7 +97,7 @@ class PageView(ApiView):
         return self.page(title, main, script="shop.js", status=exc.code)
 
     def page(self, title: str, main: str, *, script: str, status: int = 200) -> Response:
-        return self.html(layout(title, main, script), status=status, headers=dict(SECURITY_HEADERS))
+        return self.html(layout(title, main, script, ""), status=status, headers=dict(SECURITY_HEADERS))
 
 
 @lru_cache(maxsize=None)
@@ -107,20 +110,20 @@ def _render(template: str, **values: Any) -> str:
     return _template(template).substitute(values)
 
 
-def layout(title: str, main: str, script: str) -> str:
-    return _render("layout.html", title=escape(title), main=main, script=escape(script),
-                   user_pattern=escape(USER_ID.pattern))
+def layout(title: str, main: str, script: str, user_id: str) -> str:
+    """The page around ``main``, for the shopper ``user_id`` (whose session cookie the browser holds)."""
+    return _render("layout.html", title=escape(title), main=main, script=escape(script), user_id=escape(user_id))
 
 
-def checkout_page(settings: "Settings") -> str:
-    """``GET /checkout``: the form; the cart lines are filled in by the browser, which knows the shopper."""
+def checkout_page(settings: "Settings", user_id: str) -> str:
+    """``GET /checkout``: the form; the cart lines are filled in by the browser, with the shopper's cookie."""
     main = _render("checkout.html", vpa_pattern=escape(VPA_PATTERN), max_quantity=settings.max_line_quantity)
-    return layout("Checkout", main, "checkout.js")
+    return layout("Checkout", main, "checkout.js", user_id)
 
 
-def products_page(products: list[dict[str, Any]]) -> str:
+def products_page(products: list[dict[str, Any]], user_id: str) -> str:
     cards = "\n".join(_product_card(p) for p in products)
-    return layout("Phones and laptops", _render("products.html", cards=cards), "products.js")
+    return layout("Phones and laptops", _render("products.html", cards=cards), "products.js", user_id)
 
 
 def _product_card(p: dict[str, Any]) -> str:
@@ -159,6 +162,7 @@ def order_steps(order: dict[str, Any]) -> list[dict[str, Any]]:
 
 def confirmation_page(order: dict[str, Any]) -> str:
     status, reason = order["status"], order["reason"] or ""
+    address = order.get("shipping_address")  # None for an order placed before the checkout sent one
     text = STATUS_TEXT[status]
     failure = FAILURE_TEXT.get(reason, FAILURE_TEXT[""])
     steps = "\n".join(
@@ -176,41 +180,52 @@ def confirmation_page(order: dict[str, Any]) -> str:
         message=escape(failure["message"] if status == "FAILED" else text["message"]),
         placed_at=escape(_time(order["created_at"], with_date=True)), steps=steps, items=items,
         total=format_inr(order["total_paise"]), failure_message=escape(failure["message"]),
+        delivery="<br>\n".join(escape(line) for line in address_lines(address)) if address else "",
+        delivery_hidden="" if address else " hidden",
         failure_hidden="" if status == "FAILED" else " hidden", success_hidden="" if status == "CONFIRMED" else " hidden",
         # JSON inside <script>: "<" escaped so no text can close the element
         texts=json.dumps(texts, ensure_ascii=False).replace("<", "\\u003c"),
     )
-    return layout(text["headline"], main, "confirmation.js")
+    return layout(text["headline"], main, "confirmation.js", order["user_id"])
 
 
-def register_page_views(app: "ServiceApp", products: Callable[[], Awaitable[list[dict[str, Any]]]]) -> None:
+def register_page_views(app: "ServiceApp", identity: Identity,
+                        products: Callable[[], Awaitable[list[dict[str, Any]]]]) -> None:
     """``/``, ``/orders/{id}/confirmation``, the order's event stream and ``/static/``.
 
     ``GET /checkout`` shares its path with the checkout API, so the gateway's
-    checkout view serves it with :func:`checkout_page`.
+    checkout view serves it with :func:`checkout_page`. An order's page and stream are
+    only its shopper's: anyone else gets the same 404 as for an order that does not exist.
     """
+
     orders = ServiceClient(app, "orders")
     streams = LiveStreams(app.web.web_app)  # type: ignore[attr-defined]
 
     @app.page("/")
     class Products(PageView):
         async def get(self, request: Request, **kwargs: Any) -> Response:
-            return self.html(products_page(await products()), headers=dict(SECURITY_HEADERS))
+            await identity.limit_address(request)
+            shopper, cookie = identity.page_shopper(request)
+            return self.html(products_page(await products(), shopper.user_id),
+                             headers={**SECURITY_HEADERS, **cookie, "Cache-Control": "no-store"})
 
     @app.page("/orders/{order_id}/confirmation")
     class Confirmation(PageView):
         async def get(self, request: Request, order_id: str) -> Response:
-            status, order = await orders.request("GET", str(URL("/orders") / order_id))
-            if status == 404:
-                raise NotFound("We could not find that order. Check the link, or place the order again.")
-            if status != 200:
-                raise ApiError("The order service did not answer; refresh the page in a moment.")
-            return self.html(confirmation_page(order), headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+            await identity.limit_address(request)
+            shopper, cookie = identity.page_shopper(request)
+            try:
+                order = await owned_order(orders, order_id, shopper.user_id)
+            except NotFound:
+                raise NotFound("We could not find that order. Check the link, or place the order again.") from None
+            return self.html(confirmation_page(order), headers={**SECURITY_HEADERS, **cookie, "Cache-Control": "no-store"})
 
     @app.page("/orders/{order_id}/events")
     class OrderEvents(ApiView):
         async def get(self, request: Request, order_id: str) -> Any:
             """The order's live status from the worker that owns it, passed through as it comes."""
+            shopper = await identity.shopper(request)
+            await owned_order(orders, order_id, shopper.user_id)
             url = URL(orders.base) / "orders" / order_id / "events"
             return await relay_events(request, url, app.http_client, streams, app.settings.http_timeout_s)
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
 
 from config.settings import Settings
+from domain.sessions import issue_token, new_user_id
+from web.sessions import COOKIE
 from dev.platform import ROOT
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -75,16 +77,28 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Screenshots:
 
 
 @pytest.fixture
-def user_id() -> str:
-    """A shopper of this test alone (carts and orders do not mix between tests)."""
-    return f"ravi-{uuid.uuid4().hex[:8]}"
+def session(settings: Settings) -> tuple[str, str]:
+    """A shopper of this test alone (carts and orders do not mix between tests): ``(user_id, token)``,
+    the token signed as ``POST /session`` signs a guest's."""
+    user_id = new_user_id()
+    token, _ = issue_token(settings.session_secret, user_id, "guest", datetime.now(timezone.utc),
+                           settings.session_ttl_s)
+    return user_id, token
 
 
 @pytest.fixture
-async def page(browser: Any, settings: Settings) -> AsyncIterator[Any]:
-    """A fresh browser profile (its own localStorage) on a laptop-sized screen, at the gateway."""
+def user_id(session: tuple[str, str]) -> str:
+    return session[0]
+
+
+@pytest.fixture
+async def page(browser: Any, settings: Settings, session: tuple[str, str]) -> AsyncIterator[Any]:
+    """A fresh browser profile (its own localStorage) on a laptop-sized screen, at the gateway, holding
+    the test shopper's session cookie as the gateway sets it."""
     context = await browser.new_context(base_url=settings.gateway_url, viewport={"width": 1280, "height": 900},
                                         locale="en-IN", timezone_id="Asia/Kolkata")
+    await context.add_cookies([{"name": COOKIE, "value": session[1], "url": settings.gateway_url,
+                                "httpOnly": True, "sameSite": "Lax"}])
     context.set_default_timeout(15_000)
     page = await context.new_page()
     errors: list[str] = []

@@ -60,11 +60,12 @@ def test_confirmation_page_escapes_what_it_shows() -> None:
 
 def test_pages_render_rupees_and_the_vpa_pattern() -> None:
     products = products_page([{"sku": "MACBOOK-AIR", "name": "MacBook Air M3", "price_paise": 1_14_900_00,
-                               "available": 0}])
+                               "available": 0}], "u-0123456789abcdef")
     assert "₹1,14,900.00" in products and "Out of stock" in products and " disabled>" in products
-    checkout = checkout_page(Settings())
+    assert 'data-user-id="u-0123456789abcdef"' in products  # the shopper the session cookie names
+    checkout = checkout_page(Settings(), "u-0123456789abcdef")
     assert f'data-pattern="{escape(VPA_PATTERN)}"' in checkout  # the API's own pattern, checked in the browser
-    assert "$" not in re.sub(r'data-(user-)?pattern="[^"]*"', "", checkout)  # no unfilled placeholder
+    assert "$" not in re.sub(r'data-pattern="[^"]*"', "", checkout)  # no unfilled placeholder
 
 
 def test_static_files_only_from_the_folder() -> None:

@@ -151,6 +151,7 @@ async def test_a_second_order_worker_joins_and_leaves_under_load(
     await settled_stock(settings, http, "REDMI-13C")
     before = await set_stock(settings, http, "REDMI-13C", 500)  # enough that none fails out of stock
     done: list[str] = []
+    owners: dict[str, Shopper] = {}
     stop = asyncio.Event()
 
     async def load() -> None:
@@ -159,6 +160,7 @@ async def test_a_second_order_worker_joins_and_leaves_under_load(
             await shopper.set_line("REDMI-13C", 1)
             placed = await shopper.checkout_until_accepted("ravi@upi", uuid.uuid4().hex)
             await shopper.final_order(placed["order_id"], timeout=60)
+            owners[placed["order_id"]] = shopper
             done.append(placed["order_id"])
 
     loaders = [asyncio.create_task(load()) for _ in range(3)]
@@ -176,5 +178,5 @@ async def test_a_second_order_worker_joins_and_leaves_under_load(
     problems = await violations(settings, http, done, before)
     if problems:  # compensation and the mirror may trail the last orders by a moment
         await assert_invariants(settings, http, done, before)
-    statuses = [(await Shopper(http, settings).order(oid))["status"] for oid in done]
+    statuses = [(await owners[oid].order(oid))["status"] for oid in done]
     assert statuses.count("CONFIRMED") == len(done)

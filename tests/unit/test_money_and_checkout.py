@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from domain.checkout import CheckoutBody, order_id_for, place_order
+from domain.checkout import CheckoutBody, place_order
 from domain.money import format_inr
 from streams.events import Line
 
@@ -30,31 +30,16 @@ def test_format_inr_uses_indian_grouping(paise: int, shown: str) -> None:
     assert format_inr(paise) == shown
 
 
-# --- order_id_for -------------------------------------------------------------------------------------------
-
-
-def test_order_id_is_deterministic_per_user_and_key() -> None:
-    """A retried checkout with the same key must name the same order."""
-    assert order_id_for("ravi", "k-1") == order_id_for("ravi", "k-1")
-    assert len(order_id_for("ravi", "k-1")) == 32  # fits the 64-char order_id limit
-
-
-def test_order_id_differs_across_users_and_keys() -> None:
-    """Two shoppers reusing a key, or one shopper with two keys, get different orders."""
-    ids = {order_id_for("ravi", "k-1"), order_id_for("priya", "k-1"), order_id_for("ravi", "k-2")}
-    assert len(ids) == 3
-
-
-def test_order_id_is_not_fooled_by_concatenation() -> None:
-    """user+key joined with a separator: ("ab","c") and ("a","bc") are different orders."""
-    assert order_id_for("ab", "c") != order_id_for("a", "bc")
-
-
 # --- CheckoutBody -------------------------------------------------------------------------------------------
 
 
+ADDRESS = {"name": "Ravi Kumar", "line": "12 MG Road, Karol Bagh", "city": "New Delhi", "state": "Delhi",
+           "pincode": "110005", "phone": "+919812345678"}
+
+
 def body(**over: Any) -> dict[str, Any]:
-    b: dict[str, Any] = {"user_id": "ravi", "payment": {"method": "UPI", "vpa": "ravi@okhdfc"}}
+    b: dict[str, Any] = {"user_id": "ravi", "payment": {"method": "UPI", "vpa": "ravi@okhdfc"},
+                         "shipping_address": ADDRESS}
     b.update(over)
     return b
 
@@ -63,6 +48,19 @@ def test_checkout_body_accepts_a_good_request() -> None:
     """The happy path validates and keeps what was sent."""
     parsed = CheckoutBody.model_validate(body())
     assert parsed.user_id == "ravi" and parsed.payment.vpa == "ravi@okhdfc" and parsed.contact is None
+
+
+def test_checkout_body_needs_no_user_id() -> None:
+    """The shopper comes from the token; a body may leave ``user_id`` out."""
+    b = body()
+    del b["user_id"]
+    assert CheckoutBody.model_validate(b).user_id is None
+
+
+def test_place_order_takes_the_shopper_it_is_given_not_the_body() -> None:
+    """The gateway passes the token's shopper; a ``user_id`` in the body never names the order's owner."""
+    cmd = place_order("oid-1", "u-token", CheckoutBody.model_validate(body(user_id="someone-else")), LINES)
+    assert cmd.user_id == "u-token" and cmd.contact.email == "u-token@customers.megatron.store"
 
 
 @pytest.mark.parametrize("vpa", ["ravi", "ravi@", "@okhdfc", "ra vi@okhdfc", "ravi@ok@hdfc", "r@okhdfc",
@@ -111,7 +109,7 @@ LINES = [
 
 def test_place_order_totals_the_lines() -> None:
     """The order total is the sum of the priced lines, in paise."""
-    cmd = place_order("oid-1", CheckoutBody.model_validate(body()), LINES)
+    cmd = place_order("oid-1", "ravi", CheckoutBody.model_validate(body()), LINES)
     assert cmd.total_paise == 79_900_00 + 2 * 64_990_00 == 2_09_880_00
     assert cmd.items == tuple(LINES)
     assert cmd.order_id == "oid-1" and cmd.user_id == "ravi"
@@ -120,18 +118,18 @@ def test_place_order_totals_the_lines() -> None:
 
 def test_place_order_defaults_the_contact_email() -> None:
     """Without a contact the shopper is still notified at a derived address."""
-    cmd = place_order("oid-1", CheckoutBody.model_validate(body()), LINES)
+    cmd = place_order("oid-1", "ravi", CheckoutBody.model_validate(body()), LINES)
     assert cmd.contact.email == "ravi@customers.megatron.store" and cmd.contact.phone is None
 
 
 def test_place_order_keeps_a_given_contact() -> None:
     """A contact sent with the checkout is the one notified."""
     b = CheckoutBody.model_validate(body(contact={"email": "r@example.com", "phone": "+919812345678"}))
-    cmd = place_order("oid-1", b, LINES)
+    cmd = place_order("oid-1", "ravi", b, LINES)
     assert cmd.contact.email == "r@example.com" and cmd.contact.phone == "+919812345678"
 
 
 def test_place_order_refuses_an_empty_cart() -> None:
     """An order needs at least one line."""
     with pytest.raises(ValidationError):
-        place_order("oid-1", CheckoutBody.model_validate(body()), [])
+        place_order("oid-1", "ravi", CheckoutBody.model_validate(body()), [])

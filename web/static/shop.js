@@ -1,29 +1,13 @@
-// Shared by every page: who the shopper is, rupees, calls to the gateway's JSON API, the cart badge.
-
-const SHOPPER_KEY = 'megatron.shopper';
-const userPattern = new RegExp(document.body.dataset.userPattern);
+// Shared by every page: who the shopper is (from the page), rupees, calls to the gateway's JSON API, the cart badge.
 
 /** `bytes` random bytes as hex (crypto.getRandomValues works on plain http too). */
 export function randomHex(bytes) {
   return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** The shopper's id: `?user=` when given (and remembered), else the one this browser made up once. */
-function shopperId() {
-  const asked = new URLSearchParams(location.search).get('user');
-  if (asked && userPattern.test(asked)) {
-    localStorage.setItem(SHOPPER_KEY, asked);
-    return asked;
-  }
-  let id = localStorage.getItem(SHOPPER_KEY);
-  if (!id || !userPattern.test(id)) {
-    id = `shopper-${randomHex(5)}`;
-    localStorage.setItem(SHOPPER_KEY, id);
-  }
-  return id;
-}
-
-export const user = shopperId();
+// The shopper: the gateway keeps his session in an HttpOnly cookie (a guest one on the first
+// visit) and renders his id into the page; every API call below carries that cookie.
+export const user = document.body.dataset.userId;
 
 /** 7990000 -> "₹79,900.00", with Indian digit grouping ("₹1,14,900.00"); mirrors domain/money.py. */
 export function formatINR(paise) {
@@ -76,8 +60,8 @@ export function showCartCount(cart) {
   }
 }
 
-/** The shopper's cart as the page opened (null if the shop did not answer). */
-export const cartReady = api('GET', cartPath()).then((r) => {
+/** The shopper's cart as the page opened (null if the shop did not answer, or on an error page). */
+export const cartReady = !user ? Promise.resolve(null) : api('GET', cartPath()).then((r) => {
   if (r.status !== 200) return null;
   showCartCount(r.body);
   return r.body;
@@ -93,4 +77,3 @@ export function announce(message) {
   toastTimer = setTimeout(() => toast.classList.remove('show'), 4000);
 }
 
-for (const el of document.querySelectorAll('[data-shopper-id]')) el.textContent = user;
