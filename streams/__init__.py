@@ -1,9 +1,6 @@
-"""Contracts: the event and command models and the topic catalog."""
+"""Contracts: the event and command models (``streams.events``, ``streams.commands``), the topic
+catalog (``streams.topics``) and the one Faust schema that reads them (``streams.schema``).
 
-from streams.commands import *  # noqa: F401,F403
-from streams.events import *  # noqa: F401,F403
-from streams.schema import SCHEMA, CatalogSchema, DeadLetter
-from streams.topics import *  # noqa: F401,F403
-from streams import commands as _c, events as _e, topics as _t
-
-__all__ = [*_e.__all__, *_c.__all__, *_t.__all__, "SCHEMA", "CatalogSchema", "DeadLetter"]
+Nothing is imported here: the models and the catalog load without Faust, so the pure core
+(``domain/``) imports them and stays importable and testable without it.
+"""

@@ -25,6 +25,7 @@ from yarl import URL
 
 from domain.address import address_lines
 from domain.checkout import VPA_PATTERN
+from domain.sessions import EMAIL_PATTERN
 from domain.money import format_inr
 from web.base import ApiView
 from web.clients import ServiceClient
@@ -117,7 +118,8 @@ def layout(title: str, main: str, script: str, user_id: str) -> str:
 
 def checkout_page(settings: "Settings", user_id: str) -> str:
     """``GET /checkout``: the form; the cart lines are filled in by the browser, with the shopper's cookie."""
-    main = _render("checkout.html", vpa_pattern=escape(VPA_PATTERN), max_quantity=settings.max_line_quantity)
+    main = _render("checkout.html", vpa_pattern=escape(VPA_PATTERN), email_pattern=escape(EMAIL_PATTERN),
+                   max_quantity=settings.max_line_quantity)
     return layout("Checkout", main, "checkout.js", user_id)
 
 

@@ -15,6 +15,7 @@ from config.settings import Settings
 from domain.checkout import VPA_PATTERN
 from streams.events import FailureReason
 from web.orders import OrderWaiters, sse_event
+from domain.sessions import EMAIL_PATTERN
 from web.pages import (FAILURE_TEXT, STATUS_TEXT, _static_file, checkout_page, confirmation_page, order_steps,
                        products_page)
 
@@ -65,6 +66,7 @@ def test_pages_render_rupees_and_the_vpa_pattern() -> None:
     assert 'data-user-id="u-0123456789abcdef"' in products  # the shopper the session cookie names
     checkout = checkout_page(Settings(), "u-0123456789abcdef")
     assert f'data-pattern="{escape(VPA_PATTERN)}"' in checkout  # the API's own pattern, checked in the browser
+    assert f'data-pattern="{escape(EMAIL_PATTERN)}"' in checkout  # the email the gateway accepts, no looser
     assert "$" not in re.sub(r'data-pattern="[^"]*"', "", checkout)  # no unfilled placeholder
 
 
