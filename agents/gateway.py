@@ -18,6 +18,7 @@ from web.gateway import product_list, register_gateway_views
 from web.openapi import register_openapi_view
 from web.pages import register_page_views
 from web.sessions import Identity
+from web.ops import register_ops_views
 
 app = create_app("gateway")
 DEPENDENCIES = ("cart", "orders", "inventory")
@@ -46,6 +47,7 @@ async def health_check() -> dict[str, Any]:
 
 
 app.health_check = health_check  # type: ignore[attr-defined]
+register_ops_views(app)
 register_gateway_views(app, store, identity)
 register_page_views(app, identity, products=lambda: product_list(app))
 register_openapi_view(app)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from config.app import create_app
 from domain.stock import apply_stock, fold_result, hold_key
-from streams.commands import CommitStock, ReleaseStock, ReserveStock, SetStock
+from streams.commands import CommitStock, ReleaseStock, ReserveStock, SetStock, StockResult
 from streams.events import Message, OrderConfirmed, OrderFailed, OrderPlaced
 from streams.topics import INVENTORY_EVENTS, ORDER_EVENTS, STOCK_COMMANDS, STOCK_RESULTS
 from tables.stock import holds_table, reservations_table, stock_table
 from web.inventory import register_inventory_views
+from web.ops import register_ops_views
 
 app = create_app("inventory")
 stock = stock_table(app)
@@ -26,8 +27,11 @@ LINE_COMMAND = {OrderPlaced: ReserveStock, OrderConfirmed: CommitStock, OrderFai
 @app.agent(app.catalog_topic(ORDER_EVENTS))
 async def split(stream):  # type: ignore[no-untyped-def]
     """For each order event, send one stock command per line to the SKU's partition."""
-    async for event in app.each(stream):
-        await app.emit(STOCK_COMMANDS, *line_commands(event))
+    await app.process(stream, send_line_commands)
+
+
+async def send_line_commands(event: Message) -> None:
+    await app.emit(STOCK_COMMANDS, *line_commands(event))
 
 
 def line_commands(event: Message) -> list[Message]:
@@ -42,8 +46,7 @@ def line_commands(event: Message) -> list[Message]:
 @app.agent(app.catalog_topic(STOCK_COMMANDS))
 async def keep_stock(stream):  # type: ignore[no-untyped-def]
     """For each stock command: apply it to the SKU and its hold, answer per line."""
-    async for command in app.each(stream):
-        await apply_command(command)
+    await app.process(stream, apply_command)
 
 
 async def apply_command(command: Message) -> None:
@@ -62,10 +65,14 @@ async def apply_command(command: Message) -> None:
 @app.agent(app.catalog_topic(STOCK_RESULTS))
 async def collect(stream):  # type: ignore[no-untyped-def]
     """For each per-SKU answer: fold it into the order's reservation, announce the outcome once."""
-    async for result in app.each(stream):
-        state, events = fold_result(reservations.get(result.order_id), result)
-        await app.emit(INVENTORY_EVENTS, *events)
-        reservations.put(result.order_id, state)
+    await app.process(stream, fold_answer)
 
 
+async def fold_answer(result: StockResult) -> None:
+    state, events = fold_result(reservations.get(result.order_id), result)
+    await app.emit(INVENTORY_EVENTS, *events)
+    reservations.put(result.order_id, state)
+
+
+register_ops_views(app)
 register_inventory_views(app, stock, holds)

@@ -17,6 +17,7 @@ from streams.events import Message, NotificationFailed, NotificationSent
 from streams.topics import NOTIFICATION_COMMANDS, NOTIFICATION_EVENTS
 from tables.notifications import sent_table
 from web.notification import register_notification_views
+from web.ops import register_ops_views
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,7 @@ sms = sms_sender(app.settings)
 @app.agent(app.catalog_topic(NOTIFICATION_COMMANDS))
 async def deliver(stream):  # type: ignore[no-untyped-def]
     """For each NotifyOrder: send what was not sent yet, announce each delivery."""
-    async for command in app.each(stream):
-        await handle(command)
+    await app.process(stream, handle)
 
 
 async def handle(command: NotifyOrder) -> None:
@@ -58,4 +58,5 @@ async def handle(command: NotifyOrder) -> None:
             outcome = NotificationFailed(order_id=command.order_id, channel=channel, recipient=recipient,
                                          error=str(exc) or type(exc).__name__)
         await app.emit(NOTIFICATION_EVENTS, outcome)
+register_ops_views(app)
 register_notification_views(app, sent, email)

@@ -19,6 +19,7 @@ from tables.due import DueIndex
 from tables.orders import orders_table
 from web.clients import ServiceClient
 from web.orders import OrderWaiters, register_order_views
+from web.ops import register_ops_views
 
 log = logging.getLogger(__name__)
 
@@ -73,4 +74,5 @@ async def sweep_deadlines() -> None:
         await app.emit(ORDER_COMMANDS, ExpireOrder(order_id=order_id))
 
 
+register_ops_views(app)
 register_order_views(app, orders, waiters)

@@ -26,6 +26,7 @@ from tables.due import DueIndex
 from tables.payments import payments_table
 from web.clients import UpiClient
 from web.payment import register_payment_views
+from web.ops import register_ops_views
 
 log = logging.getLogger(__name__)
 
@@ -141,4 +142,5 @@ async def sweep_retries() -> None:
         await app.emit(PAYMENT_COMMANDS, RetryPayment(order_id=order_id))
 
 
+register_ops_views(app)
 register_payment_views(app, payments)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-if TYPE_CHECKING:
-    from config.app import ServiceApp
 
 __all__ = ["Metrics"]
 
@@ -31,6 +28,12 @@ class Metrics:
         self.delivery_gaps = Counter("megatron_delivery_gaps_total",
                                      "Offsets missing on the broker past the patience, let through, by topic",
                                      ["topic"], registry=r).labels
+        self.handler_retries = Counter("megatron_handler_retries_total",
+                                       "Events handled again after a transient error, by topic",
+                                       ["topic"], registry=r).labels
+        self.handler_failures = Counter("megatron_handler_failures_total",
+                                        "Events whose handler still failed, sent to the topic's DLQ, by topic",
+                                        ["topic"], registry=r).labels
         self.handler_seconds = Histogram("megatron_handler_seconds", "Time to handle one event", ["topic"],
                                          registry=r, buckets=LATENCY_BUCKETS).labels
         self.consumer_lag = Gauge("megatron_consumer_lag", "Records not yet read, per assigned partition",
@@ -46,19 +49,8 @@ class Metrics:
         self.mirror_backlog = Gauge("megatron_mirror_backlog_rows", "Rows waiting for MySQL", registry=r)
         Gauge("megatron_service_info", "This worker's service", ["service"], registry=r).labels(service).set(1)
 
-    def refresh(self, app: "ServiceApp") -> None:
-        """Gauges read at scrape time: consumer lag per partition, mirror backlog."""
+    def refresh(self, consumer_lags: Mapping[tuple[str, int], int]) -> None:
+        """Gauges read at scrape time: records not yet read per assigned ``(topic, partition)``."""
         self.consumer_lag.clear()
-        consumer = app.consumer if app.agents else None
-        if consumer is not None:
-            for tp in consumer.assignment():
-                try:
-                    highwater = consumer.highwater(tp)
-                except Exception:
-                    continue
-                read = consumer._read_offset.get(tp)  # last offset handed to an agent
-                if highwater is not None:
-                    lag = max(highwater - ((read + 1) if read is not None else 0), 0)
-                    self.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
-        if app._mirror is not None:
-            self.mirror_backlog.set(app._mirror.backlog)
+        for (topic, partition), lag in consumer_lags.items():
+            self.consumer_lag.labels(topic, str(partition)).set(lag)

@@ -112,11 +112,18 @@ class Settings(BaseSettings):
         60.0, gt=0, description="How long the payment service retries a gateway that does not answer "
         "before it asks for the payment's status and gives up (PAYMENT_TIMEOUT).")
     payment_retry_base_s: float = Field(0.5, gt=0, description="First retry delay; doubles per attempt, at most 8 s.")
+    payment_calls_in_flight: int = Field(
+        64, ge=1, description="UPI gateway calls one payment worker has open at once; a slow or silent gateway "
+        "delays only its own orders, up to this many.")
     order_deadline_s: float = Field(
         90.0, gt=0, description="An order with no final status after this long is failed (TIMED_OUT); "
         "longer than the payment deadline, so a payment in progress settles first.")
     sweep_interval_s: float = Field(1.0, gt=0, description="How often deadlines and retries are checked.")
     http_timeout_s: float = Field(5.0, gt=0, description="Timeout of calls between services.")
+    handler_retries: int = Field(
+        3, ge=0, description="Retries of an event whose handler failed with a transient error, with backoff, "
+        "before it goes to its topic's DLQ.")
+    handler_retry_base_s: float = Field(0.2, gt=0, description="First delay between those retries; doubles each time.")
     order_read_wait_s: float = Field(
         2.0, ge=0, description="How long `GET /orders/{id}` waits for an order its owner has not stored yet."
     )
@@ -127,6 +134,9 @@ class Settings(BaseSettings):
     mail_from: str = Field("orders@megatron.store", description="Sender of order emails.")
     mail_dir: Path = Field(Path("var/mail"), description="Where the local mail sink writes each message.")
     sms_sender: str = Field("log", description="SMS sender: `log` writes each SMS to the notification log.")
+    notify_retry_max_s: float = Field(
+        10.0, gt=0, description="Longest pause between the order service's tries to hand a final order to the "
+        "notification service; it tries until the service has accepted.")
 
     # --- shoppers' sessions and the API's limits ---------------------------
     environment: Literal["development", "production"] = Field(

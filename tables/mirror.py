@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, TypeVar
 
 import aiomysql
 from mode import Service
@@ -22,7 +22,10 @@ from mode import Service
 from config.settings import Settings
 from tables.schema import migrate
 
-__all__ = ["Row", "MirrorSpec", "MySQLMirror"]
+if TYPE_CHECKING:
+    from config.app import ServiceApp
+
+__all__ = ["Row", "MirrorSpec", "MySQLMirror", "mirror_of"]
 
 log = logging.getLogger(__name__)
 M = TypeVar("M")
@@ -80,6 +83,7 @@ class MySQLMirror(Service):
         self.rows_written = 0
         self.last_lag_s = 0.0
         self.lag_observer: Callable[[float], None] | None = None
+        self.backlog_observer: Callable[[int], None] | None = None
 
     def enqueue(self, spec: MirrorSpec[M], value: M) -> None:
         """Buffer the rows of ``value``; called by a table write, never blocks."""
@@ -87,6 +91,11 @@ class MySQLMirror(Service):
             self._put(_Pending(spec.database, row))
         if len(self._buffer) >= self.settings.mirror_batch_size:
             self._wake.set()
+        self._note_backlog()
+
+    def _note_backlog(self) -> None:
+        if self.backlog_observer is not None:
+            self.backlog_observer(len(self._buffer))
 
     def _put(self, pending: _Pending) -> None:
         key = (pending.database, pending.row.ident)
@@ -141,6 +150,7 @@ class MySQLMirror(Service):
             for lag in lags:
                 self.lag_observer(lag)
         self.rows_written += len(batch)
+        self._note_backlog()
         return len(batch)
 
     @Service.task
@@ -174,6 +184,22 @@ class MySQLMirror(Service):
             pool, self._pool = self._pool, None
             pool.close()
             await pool.wait_closed()
+
+
+def mirror_of(app: "ServiceApp", database: str) -> MySQLMirror:
+    """The worker's one mirror, started and stopped with ``app``, now also writing ``database``.
+
+    Created on the first mirrored table, so a service without one opens no MySQL pool."""
+    mirror: MySQLMirror | None = getattr(app, "mysql_mirror", None)
+    if mirror is None:
+        mirror = MySQLMirror(app.settings, ())
+        mirror.lag_observer = app.metrics.mirror_lag.observe
+        mirror.backlog_observer = app.metrics.mirror_backlog.set
+        app.add_dependency(mirror)
+        app.mysql_mirror = mirror  # type: ignore[attr-defined]
+    if database not in mirror.databases:
+        mirror.databases = (*mirror.databases, database)
+    return mirror
 
 
 class MirrorUnavailable(Exception):

@@ -8,14 +8,17 @@ are the model's JSON. Every write goes to the changelog and, if mirrored, to the
 
 from __future__ import annotations
 
-from typing import Generic, Iterator, TypeVar
+from typing import TYPE_CHECKING, Generic, Iterator, TypeVar
 
 import faust
 from pydantic import BaseModel
 
-from tables.mirror import MirrorSpec, MySQLMirror
+from tables.mirror import MirrorSpec, MySQLMirror, mirror_of
 
-__all__ = ["ModelTable"]
+if TYPE_CHECKING:
+    from config.app import ServiceApp
+
+__all__ = ["ModelTable", "model_table"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -64,3 +67,11 @@ class ModelTable(Generic[M]):
         """Entries of the partitions this worker owns (RocksDB reads are per partition)."""
         for key, raw in self.table.items():
             yield (key.decode() if isinstance(key, bytes) else key), self.model.model_validate_json(raw)
+
+
+def model_table(app: "ServiceApp", name: str, model: type[M], *, help: str,
+                mirror: MirrorSpec[M] | None = None) -> ModelTable[M]:
+    """A RocksDB table of ``model`` on ``app``; mirrored to MySQL when ``mirror`` is given."""
+    if mirror is None:
+        return ModelTable(app, name, model, help=help)
+    return ModelTable(app, name, model, help=help, mirror=(mirror_of(app, mirror.database), mirror))

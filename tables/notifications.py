@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from domain.notifications import Sent
-from tables.model_table import ModelTable
+from tables.model_table import ModelTable, model_table
 
 if TYPE_CHECKING:
     from config.app import ServiceApp
@@ -14,4 +14,4 @@ __all__ = ["sent_table"]
 
 
 def sent_table(app: "ServiceApp") -> ModelTable[Sent]:
-    return app.model_table("sent", Sent, help="Notifications delivered per order_id, by status and channel.")
+    return model_table(app, "sent", Sent, help="Notifications delivered per order_id, by status and channel.")

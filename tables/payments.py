@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from domain.payment import PaymentState
 from tables.mirror import MirrorSpec, Row
-from tables.model_table import ModelTable
+from tables.model_table import ModelTable, model_table
 
 if TYPE_CHECKING:
     from config.app import ServiceApp
@@ -28,5 +28,5 @@ PAYMENTS_MIRROR = MirrorSpec("payment_db", payment_rows)
 
 
 def payments_table(app: "ServiceApp") -> ModelTable[PaymentState]:
-    return app.model_table("payments", PaymentState, help="Payment of each order: attempts and outcome.",
+    return model_table(app, "payments", PaymentState, help="Payment of each order: attempts and outcome.",
                            mirror=PAYMENTS_MIRROR)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from domain.stock import Hold, Reservation, StockLevel
 from streams.events import utcnow
 from tables.mirror import MirrorSpec, Row
-from tables.model_table import ModelTable
+from tables.model_table import ModelTable, model_table
 
 if TYPE_CHECKING:
     from config.app import ServiceApp
@@ -26,12 +26,12 @@ STOCK_MIRROR = MirrorSpec("inventory_db", stock_rows)
 
 
 def stock_table(app: "ServiceApp") -> ModelTable[StockLevel]:
-    return app.model_table("stock", StockLevel, help="Units on hand and reserved, by SKU.", mirror=STOCK_MIRROR)
+    return model_table(app, "stock", StockLevel, help="Units on hand and reserved, by SKU.", mirror=STOCK_MIRROR)
 
 
 def holds_table(app: "ServiceApp") -> ModelTable[Hold]:
-    return app.model_table("holds", Hold, help="What each order holds of each SKU, keyed SKU/order_id.")
+    return model_table(app, "holds", Hold, help="What each order holds of each SKU, keyed SKU/order_id.")
 
 
 def reservations_table(app: "ServiceApp") -> ModelTable[Reservation]:
-    return app.model_table("reservations", Reservation, help="Per-SKU answers gathered per order_id.")
+    return model_table(app, "reservations", Reservation, help="Per-SKU answers gathered per order_id.")

@@ -32,6 +32,6 @@ def register_ops_views(app: "ServiceApp") -> None:
     @app.page("/metrics")
     class Metrics(ApiView):
         async def get(self, request: Request, **kwargs: Any) -> Response:
-            app.metrics.refresh(app)
+            app.metrics.refresh(app.consumer_lags())
             # aiohttp wants the charset apart from the content type, so set the header whole
             return self.bytes(generate_latest(app.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
