@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cli.errors import BadInput
-from config.kafka import consumer, producer, read_topic_records, topic_partitions
+from config.kafka import consumer, producer, read_to_end, read_topic_records, topic_partitions
 from config.settings import Settings
 from streams.schema import DeadLetter
 from streams.topics import CATALOG, dlq_name
@@ -57,26 +57,17 @@ async def redrive(settings: Settings, topics: list[str], dry_run: bool = False) 
             c.assign(parts)
             end = await c.end_offsets(parts)
             committed = {tp: (await c.committed(tp)) or 0 for tp in parts}
-            for tp in parts:
-                c.seek(tp, committed[tp])
-            pending = {tp for tp in parts if committed[tp] < end[tp]}
-            while pending:
-                batch = await c.getmany(*pending, timeout_ms=1000)
-                for tp, records in batch.items():
-                    for r in records:
-                        if r.offset >= end[tp]:
-                            continue
-                        letter = DeadLetter.model_validate_json(r.value)
-                        source = (letter.topic, letter.partition, letter.offset)
-                        first = source not in seen
-                        seen.add(source)
-                        if first and not dry_run:
-                            await p.send_and_wait(letter.topic, key=(letter.key or "").encode() or None,
-                                                  value=letter.value.encode(), partition=letter.partition)
-                        done.append(Redriven(letter, first and not dry_run))
-                    if records and records[-1].offset + 1 >= end[tp]:
-                        pending.discard(tp)
+            async for r in read_to_end(c, committed, end):
+                letter = DeadLetter.model_validate_json(r.value)
+                source = (letter.topic, letter.partition, letter.offset)
+                first = source not in seen
+                seen.add(source)
+                if first and not dry_run:
+                    await p.send_and_wait(letter.topic, key=(letter.key or "").encode() or None,
+                                          value=letter.value.encode(), partition=letter.partition)
+                done.append(Redriven(letter, first and not dry_run))
             if not dry_run:
+                c.assign(parts)  # read_to_end assigns one partition at a time; the commit is for all of them
                 await c.commit({tp: end[tp] for tp in parts})
     finally:
         await p.stop()

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from cli.errors import BadInput
-from config.kafka import create_topics, send_messages
+from config.kafka import create_topics, partition_counts, send_messages
 from config.settings import Settings
 from dev.bootstrap import platform_topics
 from domain.catalog import BY_SKU, PRODUCTS
@@ -143,23 +143,11 @@ async def set_stock(settings: Settings, sku: str, on_hand: int, timeout: float =
 
 async def check_topics(settings: Settings, create: bool) -> list[dict[str, Any]]:
     """Each topic the apps use: expected and actual partitions; creates the missing ones if asked."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from config.kafka import bootstrap_servers
-
-    expected = platform_topics()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        present = [t for t in expected if t in existing]
-        actual = {m["topic"]: len(m.get("partitions", [])) for m in (await admin.describe_topics(present)
-                                                                       if present else [])}
-    finally:
-        await admin.close()
+    expected = platform_topics(settings)
+    actual = await partition_counts(settings, expected)
     created: list[str] = []
     if create:
-        created, _ = await create_topics(settings, [t for t in expected if t not in existing],
+        created, _ = await create_topics(settings, [t for t in expected if t not in actual],
                                          settings.topic_partitions, expected)
     rows = []
     for topic, config in expected.items():

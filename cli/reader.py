@@ -13,7 +13,6 @@ a partition with no record at or after it is not read at all.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import AsyncIterator, Callable
@@ -21,7 +20,7 @@ from typing import AsyncIterator, Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cli.errors import BadInput
-from config.kafka import consumer, topic_partitions
+from config.kafka import consumer, read_to_end, topic_partitions
 from config.settings import Settings
 
 __all__ = ["Record", "TimeRange", "parse_time", "LogReader", "CLOCK_SKEW"]
@@ -29,8 +28,6 @@ __all__ = ["Record", "TimeRange", "parse_time", "LogReader", "CLOCK_SKEW"]
 #: How much earlier than ``since`` the broker is asked to start: a record's broker timestamp is
 #: taken after its event's ``occurred_at`` on the writer's clock, and clocks of hosts differ a little.
 CLOCK_SKEW = timedelta(seconds=5)
-#: No new record from a partition that has not reached its end offset for this long: give up.
-STALL_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -148,32 +145,12 @@ class LogReader:
             start[tp] = min(max(offset, begin[tp]), self.end[tp])
         return start
 
-    async def _read(self, tp: TopicPartition, offset: int) -> AsyncIterator[Record]:
+    async def records(self, progress: Callable[[int], None] | None = None) -> AsyncIterator[Record]:
+        """Every record from the start to the end offsets, partition after partition, each in offset order
+        (:func:`config.kafka.read_to_end`); ``progress(n)`` hears of every ``n`` records read."""
         c = self._consumer
         assert c is not None
-        end = self.end[tp]
-        c.assign([tp])
-        c.seek(tp, offset)
-        stalled_since = time.monotonic()
-        while await c.position(tp) < end:
-            batch = (await c.getmany(tp, timeout_ms=1000, max_records=500)).get(tp, [])
-            if not batch:
-                if time.monotonic() - stalled_since > STALL_TIMEOUT_S:
-                    raise TimeoutError(f"{tp.topic}[{tp.partition}]: stuck at offset {await c.position(tp)} "
-                                       f"before its end {end} for {STALL_TIMEOUT_S:.0f}s")
-                continue
-            stalled_since = time.monotonic()
-            for r in batch:
-                if r.offset >= end:
-                    return
-                yield Record(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value)
-
-    async def records(self, progress: Callable[[int], None] | None = None) -> AsyncIterator[Record]:
-        """Every record from the start to the end offsets, partition after partition, each in offset order;
-        ``progress(n)`` hears of every ``n`` records read."""
-        for tp in self.start:
-            if self.start[tp] < self.end[tp]:
-                async for record in self._read(tp, self.start[tp]):
-                    if progress is not None:
-                        progress(1)
-                    yield record
+        async for r in read_to_end(c, self.start, self.end):
+            if progress is not None:
+                progress(1)
+            yield Record(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value)

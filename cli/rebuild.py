@@ -1,7 +1,7 @@
 """``megatron mirror-rebuild``: the MySQL mirror rebuilt from the log into fresh databases, then compared.
 
-Where it rebuilds from: the **changelog topics of the mirrored tables**
-(``<APP_ID_PREFIX>-orders-orders-changelog``, ``-inventory-stock-changelog``,
+Where it rebuilds from: the **changelog topics of the mirrored tables** of the table catalog
+(``tables.catalog.MIRRORED``: ``<APP_ID_PREFIX>-orders-orders-changelog``, ``-inventory-stock-changelog``,
 ``-payment-payments-changelog``). A table is the fold of its changelog (the last value
 per key; a tombstone deletes the key), so reading it gives every order, stock level and
 payment exactly as the service stored it, with its own timestamps and ``version``. Those
@@ -30,13 +30,10 @@ from pydantic import BaseModel
 from cli.reader import LogReader
 from config.settings import Settings
 from domain.orders import Order
-from domain.payment import PaymentState
-from domain.stock import StockLevel
+from tables.catalog import MIRRORED, ORDERS, TableSpec
 from tables.mirror import MirrorSpec, MySQLMirror, Row
-from tables.orders import ORDERS_MIRROR, order_rows
-from tables.payments import PAYMENTS_MIRROR
+from tables.rows import order_rows
 from tables.schema import DATABASES, connect, drop_databases, migrate
-from tables.stock import STOCK_MIRROR
 
 __all__ = ["SOURCES", "IGNORED", "Difference", "TableSummary", "Outcome", "target_settings", "table_states",
            "rebuild", "compare", "mirror_rebuild"]
@@ -45,7 +42,7 @@ M = TypeVar("M", bound=BaseModel)
 
 #: Columns that differ between two correct mirrors, and why.
 IGNORED: dict[tuple[str, str, str], str] = {
-    ("inventory_db", "stock", "updated_at"): "stamped when the mirror row is made (tables/stock.py stock_rows), "
+    ("inventory_db", "stock", "updated_at"): "stamped when the mirror row is made (tables/rows.py stock_rows), "
                                              "not when the stock changed",
 }
 
@@ -59,23 +56,27 @@ def _order_and_item_rows(order: Order) -> list[Row]:
 
 @dataclass(frozen=True)
 class Source(Generic[M]):
-    """A mirrored Faust table: whose it is, its model, and how it maps to rows."""
+    """A mirrored table of the catalog and how a rebuild maps its last states to rows."""
 
-    service: str
-    table: str  # the Faust table's name (tables/orders.py, stock.py, payments.py)
-    model: type[M]
+    table: TableSpec[M]
     spec: MirrorSpec[M]
 
+    @property
+    def model(self) -> type[M]:
+        return self.table.model
+
     def changelog(self, settings: Settings) -> str:
-        """Faust's changelog topic of the table: ``<app id>-<table>-changelog``."""
-        return f"{settings.app_id_prefix}-{self.service}-{self.table}-changelog"
+        return self.table.changelog(settings)
 
 
-SOURCES: tuple[Source[Any], ...] = (
-    Source("orders", "orders", Order, MirrorSpec(ORDERS_MIRROR.database, _order_and_item_rows)),
-    Source("inventory", "stock", StockLevel, STOCK_MIRROR),
-    Source("payment", "payments", PaymentState, PAYMENTS_MIRROR),
-)
+def _rebuild_spec(table: TableSpec[Any]) -> MirrorSpec[Any]:
+    """The live mirror's spec, but for the orders, whose lines a last state does not carry."""
+    assert table.mirror is not None
+    return MirrorSpec(table.mirror.database, _order_and_item_rows) if table is ORDERS else table.mirror
+
+
+#: the mirrored tables of the table catalog (``tables.catalog.MIRRORED``), in its order
+SOURCES: tuple[Source[Any], ...] = tuple(Source(t, _rebuild_spec(t)) for t in MIRRORED)
 
 
 def target_settings(settings: Settings, prefix: str) -> Settings:

@@ -1,14 +1,19 @@
 """Plain aiokafka clients for everything that is not a Faust worker (bootstrap, CLI, tests, bench).
 
 They use the workers' producer settings (acks=all, the same linger and batch size) and
-create topics with the replication the settings ask for.
+create topics with the replication the settings ask for. :func:`read_to_end` is the one way
+to read a slice of the log (the tests, ``megatron replay``/``report``/``mirror-rebuild``, the
+dead letters) and :func:`partition_counts` the one look at what partitions topics have
+(the bootstrap, ``megatron topics-check``).
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Iterable, Mapping
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -16,8 +21,12 @@ from config.settings import Settings
 from streams.events import Message
 from streams.topics import TopicSpec
 
-__all__ = ["bootstrap_servers", "producer", "consumer", "topic_partitions", "create_topics", "read_topic_records",
-           "send_messages", "committed_offsets"]
+__all__ = ["bootstrap_servers", "producer", "consumer", "admin_client", "topic_partitions", "partition_counts",
+           "create_topics", "read_to_end", "read_topic_records", "send_messages", "committed_offsets",
+           "STALL_TIMEOUT_S"]
+
+#: A partition short of its end offset that gives no record for this long: the read gives up.
+STALL_TIMEOUT_S = 30.0
 
 
 def bootstrap_servers(settings: Settings) -> str:
@@ -53,38 +62,85 @@ async def topic_partitions(c: AIOKafkaConsumer, topic: str) -> list[TopicPartiti
     return [TopicPartition(topic, p) for p in sorted(partitions or ())]
 
 
+@asynccontextmanager
+async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """An admin client of the broker, started, and closed on the way out."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings))
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def partition_counts(settings: Settings, names: Iterable[str]) -> dict[str, int]:
+    """How many partitions each of ``names`` has on the broker; a topic it does not have is left out.
+
+    The one check of the partition counts (the bootstrap's ``create_topics``, ``megatron topics-check``):
+    a source topic and its table's changelog that disagree crash the agent (``PartitionsMismatch``)."""
+    wanted = list(names)
+    async with admin_client(settings) as admin:
+        existing = set(await admin.list_topics())
+        present = [n for n in wanted if n in existing]
+        described = await admin.describe_topics(present) if present else []
+    return {meta["topic"]: len(meta.get("partitions", [])) for meta in described}
+
+
 async def create_topics(settings: Settings, names: list[str], partitions: int,
                         configs: dict[str, dict[str, str]] | None = None) -> tuple[list[str], dict[str, int]]:
     """Create missing topics (with per-topic configs); returns ``(created, wrong)`` where ``wrong``
     maps existing topics with another partition count to the count they have."""
     configs = configs or {}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [n for n in names if n not in existing]
-        if missing:
+    counts = await partition_counts(settings, names)
+    missing = [n for n in names if n not in counts]
+    if missing:
+        replicas = settings.topic_replication_factor
+        isr = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+        async with admin_client(settings) as admin:
             try:
-                replicas = settings.topic_replication_factor
-                isr = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
                 await admin.create_topics([NewTopic(n, partitions, replicas, topic_configs={**isr, **configs.get(n, {})})
                                            for n in missing])
             except TopicAlreadyExistsError:
                 pass
-        wrong: dict[str, int] = {}
-        present = [n for n in names if n in existing]
-        if present:
-            for meta in await admin.describe_topics(present):
-                count = len(meta.get("partitions", []))
-                if count != partitions:
-                    wrong[meta["topic"]] = count
-        return missing, wrong
-    finally:
-        await admin.close()
+    return missing, {topic: count for topic, count in counts.items() if count != partitions}
 
 
-async def read_topic_records(settings: Settings, topic: str, timeout: float = 30.0) -> list[tuple[str, bytes]]:
-    """Every ``(key, value)`` of ``topic`` from offset 0 up to the end offsets read at the start.
+async def read_to_end(c: AIOKafkaConsumer, start: Mapping[TopicPartition, int], end: Mapping[TopicPartition, int],
+                      stall_timeout_s: float = STALL_TIMEOUT_S) -> AsyncIterator[ConsumerRecord]:
+    """Every record of each partition of ``start`` from its start offset up to (not including) its
+    ``end`` offset: partition after partition in the order given, each in offset order.
+
+    The end offsets are the caller's (taken when it began), so a read is a snapshot while the
+    services keep writing; a partition is done once the consumer's position reaches its end,
+    which also steps over records a reader never sees (transaction markers). The consumer is
+    assigned one partition at a time and joins no group by reading. A partition that gives no
+    record for ``stall_timeout_s`` before its end raises :class:`TimeoutError`.
+    """
+    for tp, first in start.items():
+        last = end[tp]
+        if first >= last:
+            continue
+        c.assign([tp])
+        c.seek(tp, first)
+        stalled_since = time.monotonic()
+        while await c.position(tp) < last:
+            batch = (await c.getmany(tp, timeout_ms=1000, max_records=500)).get(tp, [])
+            if not batch:
+                if time.monotonic() - stalled_since > stall_timeout_s:
+                    raise TimeoutError(f"{tp.topic}[{tp.partition}]: stuck at offset {await c.position(tp)} "
+                                       f"before its end {last} for {stall_timeout_s:.0f}s")
+                continue
+            stalled_since = time.monotonic()
+            records = [r for r in batch if r.offset < last]
+            for r in records:
+                yield r
+            if len(records) < len(batch):
+                break
+
+
+async def read_topic_records(settings: Settings, topic: str, timeout: float = STALL_TIMEOUT_S) -> list[tuple[str, bytes]]:
+    """Every ``(key, value)`` of ``topic`` from its start up to the end offsets read at the start
+    (:func:`read_to_end`; ``timeout`` is how long a partition may give nothing before its end).
 
     Joins no consumer group and commits nothing, so a running service never notices.
     Records come partition by partition, each partition in offset order.
@@ -95,21 +151,10 @@ async def read_topic_records(settings: Settings, topic: str, timeout: float = 30
         parts = await topic_partitions(c, topic)
         if not parts:
             raise LookupError(f"no topic {topic!r} on {settings.kafka_broker}")
-        c.assign(parts)
-        await c.seek_to_beginning(*parts)
+        begin = await c.beginning_offsets(parts)
         end = await c.end_offsets(parts)
-        got: dict[TopicPartition, list[tuple[str, bytes]]] = {tp: [] for tp in parts}
-        pending = {tp for tp in parts if end[tp] > 0}
-        deadline = time.monotonic() + timeout
-        while pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: end offsets {end} not reached in {timeout:.0f}s")
-            batch = await c.getmany(*pending, timeout_ms=1000)
-            for tp, records in batch.items():
-                got[tp] += [((r.key or b"").decode(), r.value) for r in records if r.offset < end[tp]]
-                if records and records[-1].offset + 1 >= end[tp]:
-                    pending.discard(tp)
-        return [record for tp in parts for record in got[tp]]
+        start = {tp: begin[tp] for tp in parts}  # in partition order
+        return [((r.key or b"").decode(), r.value) async for r in read_to_end(c, start, end, timeout)]
     finally:
         await c.stop()
 

@@ -9,15 +9,15 @@ loudly), and a source topic and its table's changelog that disagree crash the ag
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import sys
 
 from config.kafka import create_topics, send_messages
-from config.settings import SERVICES, Settings, get_settings
+from config.settings import Settings, get_settings
 from domain.catalog import PRODUCTS
 from streams.commands import SetStock
 from streams.topics import STOCK_COMMANDS, all_topic_names
+from tables.catalog import changelog_topics
 from tables.schema import migrate
 
 __all__ = ["platform_topics", "bootstrap", "seed_stock"]
@@ -25,14 +25,12 @@ __all__ = ["platform_topics", "bootstrap", "seed_stock"]
 log = logging.getLogger("megatron.bootstrap")
 
 
-def platform_topics() -> dict[str, dict[str, str]]:
+def platform_topics(settings: Settings) -> dict[str, dict[str, str]]:
     """Every topic the platform uses, with its config: catalog and dead-letter topics keep their
-    history (never deleted by age: analysts replay them); table changelogs are compacted."""
+    history (never deleted by age: analysts replay them); table changelogs (from the table
+    catalog, so no service's app is imported) are compacted."""
     topics = {name: {"retention.ms": "-1"} for name in all_topic_names()}
-    for service in SERVICES:
-        app = importlib.import_module(f"agents.{service}").app
-        for table in app.tables.values():
-            topics[table.changelog_topic.get_topic_name()] = {"cleanup.policy": "compact"}
+    topics.update({name: {"cleanup.policy": "compact"} for name in changelog_topics(settings)})
     return topics
 
 
@@ -44,7 +42,7 @@ async def seed_stock(settings: Settings) -> int:
 
 
 async def bootstrap(settings: Settings) -> None:
-    topics = platform_topics()
+    topics = platform_topics(settings)
     names = list(topics)
     created, wrong = await create_topics(settings, names, settings.topic_partitions, topics)
     if wrong:

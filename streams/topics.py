@@ -1,7 +1,10 @@
 """The topic catalog as data: each topic's name, key, event types, writer and readers.
 
 Agents, the bootstrap that creates topics, the README table and ``topics-check``
-all read this one list; no other module spells a topic name.
+all read this one list; no other module spells a topic name. The tables and their
+changelog topics are catalogued the same way in ``tables/catalog.py`` (there, not here:
+``streams/`` imports nothing of the services). ``tests/unit/test_catalog.py`` checks
+both catalogs against the agents as they are declared.
 """
 
 from __future__ import annotations

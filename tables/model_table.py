@@ -8,7 +8,7 @@ are the model's JSON. Every write goes to the changelog and, if mirrored, to the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generic, Iterator, TypeVar
+from typing import TYPE_CHECKING, Generic, Iterator, TypeVar, overload
 
 import faust
 from pydantic import BaseModel
@@ -17,6 +17,7 @@ from tables.mirror import MirrorSpec, MySQLMirror, mirror_of
 
 if TYPE_CHECKING:
     from config.app import ServiceApp
+    from tables.catalog import TableSpec
 
 __all__ = ["ModelTable", "model_table"]
 
@@ -69,9 +70,25 @@ class ModelTable(Generic[M]):
             yield (key.decode() if isinstance(key, bytes) else key), self.model.model_validate_json(raw)
 
 
+@overload
+def model_table(app: "ServiceApp", spec: "TableSpec[M]", /) -> ModelTable[M]: ...
+
+
+@overload
 def model_table(app: "ServiceApp", name: str, model: type[M], *, help: str,
-                mirror: MirrorSpec[M] | None = None) -> ModelTable[M]:
-    """A RocksDB table of ``model`` on ``app``; mirrored to MySQL when ``mirror`` is given."""
+                mirror: MirrorSpec[M] | None = None) -> ModelTable[M]: ...
+
+
+def model_table(app: "ServiceApp", name: "str | TableSpec[M]", model: type[M] | None = None, *,
+                help: str | None = None, mirror: MirrorSpec[M] | None = None) -> ModelTable[M]:
+    """A RocksDB table of ``model`` on ``app``; mirrored to MySQL when ``mirror`` is given.
+
+    Given a :class:`~tables.catalog.TableSpec` instead, the table is that catalog entry: the factories
+    of ``tables/`` build theirs so, and a table cannot drift from what the catalog says of it."""
+    if not isinstance(name, str):
+        name, model, help, mirror = name.name, name.model, name.help, name.mirror
+    if model is None or help is None:
+        raise TypeError("model_table(app, name, model, help=...) needs a model and a help text")
     if mirror is None:
         return ModelTable(app, name, model, help=help)
     return ModelTable(app, name, model, help=help, mirror=(mirror_of(app, mirror.database), mirror))

@@ -1,10 +1,11 @@
-"""The notification service's table: what was already sent per order."""
+"""The notification service's table: what was already sent per order (the catalog's :data:`tables.catalog.SENT`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from domain.notifications import Sent
+from tables.catalog import SENT
 from tables.model_table import ModelTable, model_table
 
 if TYPE_CHECKING:
@@ -14,4 +15,4 @@ __all__ = ["sent_table"]
 
 
 def sent_table(app: "ServiceApp") -> ModelTable[Sent]:
-    return model_table(app, "sent", Sent, help="Notifications delivered per order_id, by status and channel.")
+    return model_table(app, SENT)

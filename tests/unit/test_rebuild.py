@@ -10,7 +10,8 @@ from cli.rebuild import SOURCES, _diff, target_settings
 from config.settings import Settings
 from domain.orders import HistoryEntry, Order, OrderStatus
 from streams.events import Contact, Line, Payment
-from tables.orders import order_rows
+from tables.catalog import MIRRORED
+from tables.rows import order_rows
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc)
 
@@ -29,6 +30,12 @@ def test_changelogs_are_the_mirrored_tables_of_the_services() -> None:
     s = Settings(app_id_prefix="megatron")
     assert [src.changelog(s) for src in SOURCES] == [
         "megatron-orders-orders-changelog", "megatron-inventory-stock-changelog", "megatron-payment-payments-changelog"]
+
+
+def test_the_sources_are_the_catalogs_mirrored_tables_with_the_live_row_mappers() -> None:
+    assert [src.table for src in SOURCES] == list(MIRRORED)
+    assert [src.spec.database for src in SOURCES] == [t.mirror.database for t in MIRRORED if t.mirror]
+    assert [src.spec for src in SOURCES[1:]] == [t.mirror for t in MIRRORED[1:]], "only the orders map differently"
 
 
 def test_an_order_rebuilt_from_its_last_state_has_the_rows_its_first_state_wrote() -> None:
