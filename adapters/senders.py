@@ -6,7 +6,7 @@ import asyncio
 import logging
 import smtplib
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Any
 
 from mode import Service
 
@@ -42,20 +42,32 @@ class EmailSender(Service):
         await asyncio.wait_for(asyncio.to_thread(self._send, message), self.settings.http_timeout_s)
 
 
-class SmsSender(Protocol):
-    async def send(self, phone: str, text: str) -> None: ...
+class SmsSender(Service):
+    """Sends one SMS per call, with a timeout: a provider that does not answer fails the delivery
+    (it is announced as failed) instead of holding the notification agent."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+
+    async def send(self, phone: str, text: str) -> None:
+        await asyncio.wait_for(self._send(phone, text), self.settings.http_timeout_s)
+
+    async def _send(self, phone: str, text: str) -> None:
+        """Hand the message to the provider (each sender its own)."""
+        raise NotImplementedError
 
 
-class LogSmsSender:
+class LogSmsSender(SmsSender):
     """Development SMS: one log line per message (grep the notification log). The number is masked
     to its last 4 digits like every phone in a log line; the text is the order's, masked as free text."""
 
-    async def send(self, phone: str, text: str) -> None:
+    async def _send(self, phone: str, text: str) -> None:
         log.info("SMS to %s: %s", mask_phone(phone), mask_text(text))
 
 
 def sms_sender(settings: Settings) -> SmsSender:
     """The SMS sender named by ``SMS_SENDER``; only ``log`` exists today."""
     if settings.sms_sender == "log":
-        return LogSmsSender()
+        return LogSmsSender(settings)
     raise ValueError(f"unknown SMS_SENDER {settings.sms_sender!r} (known: log)")

@@ -1,8 +1,8 @@
 """The gateway's state in Redis: Idempotency-Keys, sign-in codes, shoppers by email, orders by shopper,
 and the rate limits (counted by the ``limits`` library, a kept implementation of sliding windows).
 
-Every Redis failure is raised as :class:`ConnectionError`, which the API answers 503: a
-checkout whose key cannot be claimed is not taken, so nothing is half-written.
+Every Redis failure is raised as :class:`~domain.errors.DependencyUnavailable`, which the API
+answers 503: a checkout whose key cannot be claimed is not taken, so nothing is half-written.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from adapters.redis_client import connect
 from config.settings import Settings
+from domain.errors import DependencyUnavailable
 
 __all__ = ["ShopperStore", "KeyRecord", "ClaimOutcome", "Claim"]
 
@@ -45,7 +46,9 @@ def _redis_errors(fun: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         try:
             return await fun(*args, **kwargs)
         except (RedisError, OSError) as exc:
-            raise ConnectionError(f"the session store (Redis) cannot be reached: {exc}") from None
+            # the words the API answered when this was a ConnectionError, so clients see no change
+            raise DependencyUnavailable("a dependency did not answer",
+                                        {"error": f"the session store (Redis) cannot be reached: {exc}"}) from None
     return call
 
 

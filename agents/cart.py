@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.carts import CartStore
 from config.app import create_app
 from streams.events import Message, OrderConfirmed
 from streams.topics import ORDER_EVENTS
-from tables.carts import CartStore
 from web.cart import register_cart_views
 from web.ops import register_ops_views
 

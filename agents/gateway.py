@@ -13,9 +13,11 @@ from typing import Any
 
 from adapters.shoppers import ShopperStore
 from config.app import create_app
-from web.clients import ServiceClient
+from domain.errors import DependencyUnavailable
+from adapters.services import service_client
 from web.gateway import product_list, register_gateway_views
 from web.openapi import register_openapi_view
+from web.order_stream import register_order_stream_relay
 from web.pages import register_page_views
 from web.sessions import Identity
 from web.ops import register_ops_views
@@ -23,6 +25,7 @@ from web.ops import register_ops_views
 app = create_app("gateway")
 DEPENDENCIES = ("cart", "orders", "inventory")
 store = app.add_dependency(ShopperStore(app.settings))
+services = service_client(app)
 identity = Identity(app.settings, store)
 
 
@@ -31,7 +34,7 @@ async def health_check() -> dict[str, Any]:
 
     async def ok(service: str) -> bool:
         try:
-            status, _ = await ServiceClient(app, service).request("GET", "/health")
+            status, _ = await services.request(service, "GET", "/health")
             return status == 200
         except Exception:
             return False
@@ -39,7 +42,7 @@ async def health_check() -> dict[str, Any]:
     async def redis() -> bool:
         try:
             return await store.ping()
-        except ConnectionError:
+        except DependencyUnavailable:
             return False
 
     results = await asyncio.gather(*(ok(s) for s in DEPENDENCIES), redis())
@@ -48,6 +51,7 @@ async def health_check() -> dict[str, Any]:
 
 app.health_check = health_check  # type: ignore[attr-defined]
 register_ops_views(app)
-register_gateway_views(app, store, identity)
-register_page_views(app, identity, products=lambda: product_list(app))
+register_gateway_views(app, store, identity, services)
+register_page_views(app, identity, services, products=lambda: product_list(services))
+register_order_stream_relay(app, identity, services)
 register_openapi_view(app)

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 app = create_app("notification")
 sent = sent_table(app)
 email = app.add_dependency(EmailSender(app.settings))
-sms = sms_sender(app.settings)
+sms = app.add_dependency(sms_sender(app.settings))
 
 
 @app.agent(app.catalog_topic(NOTIFICATION_COMMANDS))

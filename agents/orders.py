@@ -3,22 +3,31 @@
 The only writer of ``order-events``. One agent owns the ``orders`` table and reads
 the three topics keyed by ``order_id`` (commands, inventory and payment events), so
 every change of an order happens in the partition that owns it.
+
+A final order is handed to the notification service (REST, as the flow says) by a relay
+(``adapters.notify_relay``) off the agent's path: the partition never waits for that
+service, and the relay tries until it has accepted. ``OrderNotified`` comes back through
+``order-commands`` to the owner, which records it; what is still owed is read back from
+the table after every recovery, so a crash or a rebalance hands it to the next owner.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
+from functools import partial
 
+from adapters.notify_relay import NotifyRelay, Payload
 from config.app import create_app
 from domain.orders import Order, decide, evolve
-from streams.commands import ExpireOrder, NotifyOrder
+from streams.commands import ExpireOrder, NotifyOrder, OrderNotified
 from streams.events import Message, utcnow
 from streams.topics import INVENTORY_EVENTS, ORDER_COMMANDS, ORDER_EVENTS, PAYMENT_EVENTS
 from tables.due import DueIndex
-from tables.orders import orders_table
-from web.clients import ServiceClient
-from web.orders import OrderWaiters, register_order_views
+from tables.orders import OrderWaiters, orders_table
+from adapters.services import service_client
+from web.orders import register_order_views
 from web.ops import register_ops_views
 
 log = logging.getLogger(__name__)
@@ -28,51 +37,65 @@ orders = orders_table(app)
 deadlines = DueIndex(orders, lambda o: None if o.is_final else
                      o.created_at + timedelta(seconds=app.settings.order_deadline_s))
 waiters = OrderWaiters()
-notifications = ServiceClient(app, "notification")
+notifications = service_client(app).to("notification")
+
+
+async def record_notified(order_id: str) -> None:
+    """Tell the order's owner (this worker or, after a rebalance, another) that it was notified."""
+    await app.emit(ORDER_COMMANDS, OrderNotified(order_id=order_id))
+
+
+relay = app.add_dependency(NotifyRelay(app.settings, partial(notifications.post, "/notifications"),
+                                       record_notified))
 
 
 @app.agent(app.topics_of(ORDER_COMMANDS, INVENTORY_EVENTS, PAYMENT_EVENTS))
 async def fold_orders(stream):  # type: ignore[no-untyped-def]
     """For each command or outcome: evolve the order, announce the transition, store it."""
-    async for msg in app.each(stream):
-        await handle(msg)
+    await app.process(stream, handle)
 
 
 async def handle(msg: Message) -> None:
     before = orders.get(msg.order_id)
     after = evolve(before, msg, utcnow())
+    if isinstance(msg, OrderNotified):
+        relay.settle(msg.order_id)  # accepted, whatever the table says: an order owed one again is handed on anew
     if after is None or after is before:
         return  # a repeat or a late event: nothing changes, nothing is sent again
     await app.emit(ORDER_EVENTS, *decide(before, after))  # before the store: a crash re-sends, never loses
-    if after.is_final:
-        await notify(after)
     orders.put(after.order_id, after)
+    if after.notification_pending:
+        relay.submit(after.order_id, notification(after))  # after the store: a crash leaves it owed in the table
     deadlines.update(after.order_id, after)
     waiters.wake(after.order_id)
+    if before is not None and before.status is after.status:
+        return  # only the notification's acceptance was recorded: no step to count or log
     app.metrics.orders(after.status.value, after.reason.value if after.reason else "").inc()
     log.info("order %s %s%s", after.order_id, after.status.value, f" ({after.reason.value})" if after.reason else "")
 
 
-async def notify(order: Order) -> None:
-    """Ask the notification service to tell the shopper; its failure never fails the order."""
-    command = NotifyOrder(order_id=order.order_id, user_id=order.user_id, status=order.status.value,
+def notification(order: Order) -> Payload:
+    """What the notification service is asked to tell the shopper of a final order: the same request
+    on every try and after every recovery (its id and time come from the order), so the relay knows a
+    repeat from a new request."""
+    request_id = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:megatron:notify:{order.order_id}:{order.status.value}")
+    command = NotifyOrder(event_id=request_id.hex, occurred_at=order.updated_at,
+                          order_id=order.order_id, user_id=order.user_id, status=order.status.value,
                           reason=order.reason, total_paise=order.total_paise, items=order.items,
                           contact=order.contact, shipping_address=order.shipping_address)
-    try:
-        await notifications.post("/notifications", command.model_dump(mode="json"))
-    except Exception as exc:
-        log.warning("order %s: notification not accepted: %s", order.order_id, exc)
+    return command.model_dump(mode="json")
 
 
-@app.timer(interval=app.settings.sweep_interval_s)
-async def sweep_deadlines() -> None:
-    """Fail (TIMED_OUT) every order of this worker's partitions that passed its deadline, once the
-    backlog that could still settle one has been read (``config.backlog``)."""
-    if not app.caught_up:
-        return
-    for order_id in deadlines.take_due(utcnow(), snooze=timedelta(seconds=5 * app.settings.sweep_interval_s)):
-        await app.emit(ORDER_COMMANDS, ExpireOrder(order_id=order_id))
+@orders.table.on_recover
+async def owed_notifications() -> None:
+    """After every recovery (start-up, crash, rebalance): the relay owes exactly what this worker's
+    partitions owe, so what another worker left unaccepted is handed on here."""
+    relay.replace({order_id: notification(order) for order_id, order in orders.items()
+                   if order.notification_pending})
 
+
+# every order of this worker's partitions that passed its deadline is failed (TIMED_OUT)
+deadlines.sweep(app, ORDER_COMMANDS, lambda order_id: ExpireOrder(order_id=order_id))
 
 register_ops_views(app)
 register_order_views(app, orders, waiters)

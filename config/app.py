@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 import faust
@@ -123,26 +123,6 @@ class ServiceApp(faust.App):
             else:
                 started = time.perf_counter()
                 await self._handle_one(handle, value, message)
-                took = time.perf_counter() - started
-                self.metrics.events_in(message.topic, getattr(value, "type", "")).inc()
-                self.metrics.handler_seconds(message.topic).observe(took)
-                log_event(self.event_log, self.service_name, message.topic, message.partition, message.offset,
-                          value, took)
-            if guard is not None:
-                guard.handled(message.tp, message.offset)
-
-    async def each(self, stream: faust.StreamT) -> AsyncIterator[Message]:  # TODO(clean house): remove
-        """Transitional: the agents move to :meth:`process`."""
-        guard: DeliveryGuard | None = getattr(self.consumer, "guard", None)
-        if guard is not None:
-            guard.track_handled = True
-        async for event in stream.events():
-            value, message = event.value, event.message
-            if isinstance(value, DeadLetter):
-                await self.dead_letter(value)
-            else:
-                started = time.perf_counter()
-                yield value
                 took = time.perf_counter() - started
                 self.metrics.events_in(message.topic, getattr(value, "type", "")).inc()
                 self.metrics.handler_seconds(message.topic).observe(took)

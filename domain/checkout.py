@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.address import state_named
+from domain.cart import USER_ID
 from domain.sessions import EMAIL_PATTERN
 from streams.commands import PlaceOrder
 from streams.events import Address, Contact, Line, Payment, default_contact
@@ -80,7 +81,7 @@ class CheckoutBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.@-]{1,64}$",
+    user_id: str | None = Field(None, pattern=USER_ID.pattern,
                                 description="optional; when given it must be the token's shopper (else 403)")
     payment: CheckoutPayment
     shipping_address: ShippingAddress

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MegatronError", "BadRequest", "ValidationFailed", "UnknownSku", "EmptyCart", "PayloadTooLarge",
-           "Unauthorized", "Forbidden", "NotFound", "UnknownOrder", "Conflict", "IdempotencyInFlight",
-           "IdempotencyMismatch", "RateLimited", "DependencyUnavailable", "Refused", "InternalError"]
+# in the order the gateway's OpenAPI document lists their codes (web/openapi.py)
+__all__ = ["MegatronError", "BadRequest", "ValidationFailed", "NotFound", "UnknownSku", "UnknownOrder", "EmptyCart",
+           "PayloadTooLarge", "Conflict", "DependencyUnavailable", "Unauthorized", "Forbidden", "IdempotencyInFlight",
+           "IdempotencyMismatch", "RateLimited", "InternalError", "Refused"]
 
 
 class MegatronError(Exception):
@@ -61,7 +62,7 @@ class EmptyCart(BadRequest):
 
 
 class PayloadTooLarge(BadRequest):
-    """A body over the size limit, refused before it is read."""
+    """A body over the size limit, refused before it is read (or once it is larger than it said)."""
 
     code = "payload_too_large"
 
@@ -79,6 +80,8 @@ class Forbidden(MegatronError):
 
 
 class NotFound(MegatronError):
+    """What the request names does not exist (a static file, an order's payment, a hold)."""
+
     code = "not_found"
 
 
@@ -89,6 +92,8 @@ class UnknownOrder(NotFound):
 
 
 class Conflict(MegatronError):
+    """The request clashes with one that came first."""
+
     code = "conflict"
 
 
@@ -125,10 +130,14 @@ class DependencyUnavailable(MegatronError):
 class Refused(MegatronError):
     """Another service or the payment gateway answered, and said no; ``status`` is what it answered.
 
-    ``code`` is that service's own error code when it gave one, so a caller can pass it on."""
+    ``code`` is that service's own error code when it gave one, so a caller can pass it on
+    as it came; without one it is ``downstream_error``."""
 
-    def __init__(self, message: str, details: Any = None, *, code: str = "downstream_error",
+    code = "downstream_error"
+
+    def __init__(self, message: str, details: Any = None, *, code: str | None = None,
                  status: int | None = None) -> None:
         super().__init__(message, details)
-        self.code = code
+        if code is not None:
+            self.code = code
         self.status = status

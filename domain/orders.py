@@ -2,6 +2,11 @@
 
 Transitions only move forward, so an event delivered twice (or late, after a final
 status) leaves the order as it was: that is what makes the order agent idempotent.
+
+A final order is owed a notification until the notification service has accepted it
+(``notification_pending``); the order service's relay hands it on off the order's
+partition, and ``OrderNotified`` records the acceptance. That bookkeeping is no step of
+the order: no event, no history entry, no new version.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from typing import Union
 
 from pydantic import BaseModel, ConfigDict
 
-from streams.commands import CancelOrder, ExpireOrder, PlaceOrder
+from streams.commands import CancelOrder, ExpireOrder, OrderNotified, PlaceOrder
 from streams.events import (
     Address, Contact, FailureReason, InventoryFailed, InventoryReleased, InventoryReserved, Line,
     Message, OrderConfirmed, OrderFailed, OrderPlaced, Payment, PaymentConfirmed, PaymentFailed,
@@ -57,21 +62,31 @@ class Order(BaseModel):
     updated_at: datetime
     version: int = 1
     note: str | None = None  # an operator's words, when one cancelled it
+    # True from the final status until the notification service accepted it. An order stored
+    # before this field existed reads False: it was notified inline then (or the try is long
+    # lost), and a restart must not mail every past shopper again.
+    notification_pending: bool = False
 
     @property
     def is_final(self) -> bool:
         return self.status in FINAL
 
     def moved_to(self, status: OrderStatus, at: datetime, reason: FailureReason | None = None) -> "Order":
-        """This order with one more step of history."""
+        """This order with one more step of history; a final step makes it owed a notification."""
         return self.model_copy(update={
             "status": status, "reason": reason, "updated_at": at, "version": self.version + 1,
             "history": (*self.history, HistoryEntry(status=status, at=at)),
+            "notification_pending": status in FINAL,
         })
 
+    def notified(self) -> "Order":
+        """This order with its notification accepted. The same version: nothing anyone reads of the
+        order changed (its mirror row, its page and its live stream stay as they are)."""
+        return self.model_copy(update={"notification_pending": False})
 
-OrderInput = Union[PlaceOrder, ExpireOrder, CancelOrder, InventoryReserved, InventoryFailed, InventoryReleased,
-                   PaymentConfirmed, PaymentFailed]
+
+OrderInput = Union[PlaceOrder, ExpireOrder, CancelOrder, OrderNotified, InventoryReserved, InventoryFailed,
+                   InventoryReleased, PaymentConfirmed, PaymentFailed]
 
 
 def evolve(order: Order | None, msg: Message, now: datetime) -> Order | None:
@@ -85,6 +100,9 @@ def evolve(order: Order | None, msg: Message, now: datetime) -> Order | None:
             shipping_address=msg.shipping_address,
             history=(HistoryEntry(status=OrderStatus.CREATED, at=now),), created_at=now, updated_at=now,
         )
+    if isinstance(msg, OrderNotified):
+        # only a final order is owed one; a repeat or a late acceptance changes nothing
+        return order.notified() if order is not None and order.notification_pending else order
     if order is None or order.is_final:
         return order
     if isinstance(msg, ExpireOrder):

@@ -14,7 +14,7 @@ from pydantic import Field
 from streams.events import Address, Contact, FailureReason, Line, Message, Payment
 
 __all__ = [
-    "PlaceOrder", "ExpireOrder", "CancelOrder", "OrderCommand", "RetryPayment", "NotifyOrder", "ReserveStock", "CommitStock", "ReleaseStock", "SetStock",
+    "PlaceOrder", "ExpireOrder", "CancelOrder", "OrderNotified", "OrderCommand", "RetryPayment", "GatewayAnswered", "PaymentCommand", "NotifyOrder", "ReserveStock", "CommitStock", "ReleaseStock", "SetStock",
     "StockCommand", "StockReserved", "StockRejected", "StockReleased", "StockResult",
 ]
 
@@ -45,13 +45,38 @@ class CancelOrder(Message):
     note: str = Field(min_length=1, max_length=500)
 
 
-OrderCommand = Annotated[Union[PlaceOrder, ExpireOrder, CancelOrder], Field(discriminator="type")]
+class OrderNotified(Message):
+    """The notification service accepted the order's final status: its owner stops handing it on."""
+
+    type: Literal["OrderNotified"] = "OrderNotified"
+
+
+OrderCommand = Annotated[Union[PlaceOrder, ExpireOrder, CancelOrder, OrderNotified], Field(discriminator="type")]
 
 
 class RetryPayment(Message):
     """The payment's retry time came: try the gateway again, or settle if its deadline passed."""
 
     type: Literal["RetryPayment"] = "RetryPayment"
+
+
+class GatewayAnswered(Message):
+    """A UPI gateway call of the payment service came back (or timed out): the payment's owner folds it in.
+
+    The calls run off the partition's path; the answer travels keyed by ``order_id`` so that it
+    is folded in the partition that owns the payment, by whichever worker owns it by then.
+    ``call`` and ``number`` name the call (a payment numbers its calls), so a late, repeated or
+    superseded answer is told from the one the payment waits for. ``answer``: the gateway
+    approved what was asked (a charge, a refund), declined it, or gave no answer in time."""
+
+    type: Literal["GatewayAnswered"] = "GatewayAnswered"
+    call: Literal["charge", "status", "cancel", "refund"]
+    number: int = Field(ge=1)
+    answer: Literal["APPROVED", "DECLINED", "TIMEOUT"]
+    gateway_ref: str | None = None
+
+
+PaymentCommand = Annotated[Union[RetryPayment, GatewayAnswered], Field(discriminator="type")]
 
 
 class NotifyOrder(Message):

@@ -59,10 +59,12 @@ NOTIFICATION_EVENTS = TopicSpec(
     "Emails and SMS sent or failed, for logging and metrics.")
 ORDER_COMMANDS = TopicSpec(
     "order-commands", commands.OrderCommand, "order_id", "orders", ("orders",), False,
-    "PlaceOrder (create view), ExpireOrder (deadline sweep), CancelOrder (operators) to the order's owner.")
+    "PlaceOrder (create view), ExpireOrder (deadline sweep), CancelOrder (operators), OrderNotified (the "
+    "notification relay) to the order's owner.")
 PAYMENT_COMMANDS = TopicSpec(
-    "payment-commands", commands.RetryPayment, "order_id", "payment", ("payment",), False,
-    "RetryPayment from the payment service's retry sweep to the partition owning the payment.")
+    "payment-commands", commands.PaymentCommand, "order_id", "payment", ("payment",), False,
+    "RetryPayment from the payment service's retry sweep and GatewayAnswered, a UPI call's outcome, to the "
+    "partition owning the payment.")
 NOTIFICATION_COMMANDS = TopicSpec(
     "notification-commands", commands.NotifyOrder, "order_id", "notification", ("notification",), False,
     "NotifyOrder from the notification service's REST view to its sending agent.")

@@ -1,1 +1,1 @@
-"""HTTP views of every service, their errors and the clients they call each other with."""
+"""HTTP views and pages of every service, and how the API answers an error of the tree (``web.errors``)."""

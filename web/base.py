@@ -1,10 +1,11 @@
-"""The base of every JSON view: parse and validate bodies, render every error the same way."""
+"""The base of every JSON view: parse and validate bodies, render every error the same way; the
+routed read of one table key."""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 import aiohttp
 
@@ -12,12 +13,20 @@ from faust.web import Request, Response, View
 from faust.web.exceptions import WebError
 from pydantic import BaseModel, ValidationError
 
-from web.errors import ApiError, BadRequest, DependencyUnavailable, PayloadTooLarge, ValidationFailed
+from domain.errors import (BadRequest, DependencyUnavailable, InternalError, MegatronError, PayloadTooLarge,
+                           ValidationFailed)
+from web.errors import error_body, headers_of, status_of
 
-__all__ = ["ApiView", "read_body", "parse_json", "parse_model", "validation_details"]
+if TYPE_CHECKING:
+    from config.app import ServiceApp
+    from tables.model_table import ModelTable
+
+__all__ = ["ApiView", "read_body", "parse_json", "parse_model", "validation_details", "routed_read", "Read"]
 
 log = logging.getLogger(__name__)
 B = TypeVar("B", bound=BaseModel)
+#: a routed read: the request and the path's parameters in, the JSON body out
+Read = Callable[..., Awaitable[Any]]
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
@@ -60,7 +69,7 @@ class ApiView(View):
     async def dispatch(self, request: Any) -> Any:
         try:
             return await super().dispatch(request)
-        except ApiError as exc:
+        except MegatronError as exc:
             return self.error_response(exc)
         except (TimeoutError, OSError, aiohttp.ClientError) as exc:  # e.g. routed to a worker that just left
             return self.error_response(DependencyUnavailable("a dependency did not answer",
@@ -70,17 +79,36 @@ class ApiView(View):
                 return self.error_response(DependencyUnavailable("this worker is starting; try again",
                                                                  {"worker": self.app.conf.id}))
             log.exception("unhandled error in %s %s", request.method, request.path)
-            return self.error_response(ApiError("internal error"))
+            return self.error_response(InternalError("internal error"))
 
     async def on_request_error(self, request: Request, exc: WebError) -> Response:
-        if isinstance(exc, ApiError):
-            return self.error_response(exc)
+        """One of Faust's own web errors (a routed read that found no owner, say), in the API's shape."""
         return self.json({"error": {"code": "http_error", "message": str(exc.detail), "details": {}}},
                          status=exc.code)
 
-    def error_response(self, exc: ApiError) -> Response:
-        return self.json(exc.body(), status=exc.code, headers=exc.headers())
+    def error_response(self, exc: MegatronError) -> Response:
+        return self.json(error_body(exc), status=status_of(exc), headers=headers_of(exc))
 
     async def body(self, request: Request, model: type[B]) -> B:
         """The JSON body as ``model``, or a 400/413 that says what is wrong (unknown fields are refused)."""
         return parse_model(model, parse_json(await read_body(request, self.app.settings.max_body_bytes)))
+
+
+def routed_read(app: "ServiceApp", path: str, table: "ModelTable[Any]", key: str) -> Callable[[Read], Read]:
+    """Serve ``GET path`` with the decorated ``read(request, **path parameters)``, on the worker that owns
+    the path's ``key`` in ``table``: any other worker forwards the request there (Faust's
+    ``table_route``), since a RocksDB table answers only for its own partitions. ``read`` returns the
+    JSON body or raises an error of the tree."""
+
+    def register(read: Read) -> Read:
+        class RoutedRead(ApiView):
+            @app.table_route(table=table.table, match_info=key)
+            async def get(self, request: Request, **params: str) -> Response:
+                return self.json(await read(request, **params))
+
+        RoutedRead.__doc__ = read.__doc__
+        app.page(path, name=read.__name__)(RoutedRead)
+        return read
+
+    return register
+

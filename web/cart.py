@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 from faust.web import Request, Response
 
+from adapters.carts import CartStore
 from domain.cart import USER_ID, QuantityBody, cart_body, price_cart
 from domain.catalog import BY_SKU
-from tables.carts import CartStore
+from domain.errors import UnknownSku, ValidationFailed
 from web.base import ApiView
-from web.errors import UnknownSku, ValidationFailed
 
 if TYPE_CHECKING:
     from config.app import ServiceApp

@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from faust.web import Request, Response
+
+from adapters.services import ServiceClient
 from adapters.shoppers import ClaimOutcome, ShopperStore
 from domain.cart import price_cart
 from domain.catalog import PRODUCTS
 from domain.checkout import CheckoutBody, place_order
+from domain.errors import BadRequest, EmptyCart, Forbidden, IdempotencyInFlight, IdempotencyMismatch, Unauthorized
 from domain.sessions import (CodeBody, GuestBody, SignInBody, code_digest, codes_match, fingerprint,
                              new_order_id, new_signin_code, new_user_id, normalize_email)
 from web.base import ApiView, parse_json, parse_model, read_body
-from web.clients import ServiceClient
-from web.errors import (BadRequest, EmptyCart, Forbidden, IdempotencyInFlight, IdempotencyMismatch, Unauthorized)
 from web.pages import SECURITY_HEADERS, checkout_page
 from web.sessions import Identity, owned_order
 
@@ -34,25 +35,26 @@ __all__ = ["register_gateway_views", "product_list"]
 ORDERS_LISTED = 50
 
 
-async def product_list(app: "ServiceApp") -> list[dict[str, Any]]:
+async def product_list(services: ServiceClient) -> list[dict[str, Any]]:
     """The catalog with what is available of each product now (``GET /products``)."""
-    inventory = ServiceClient(app, "inventory")
+    inventory = services.to("inventory")
     stock = await asyncio.gather(*(inventory.get(f"/stock/{p.sku}") for p in PRODUCTS))
     return [{"sku": p.sku, "name": p.name, "price_paise": p.price_paise, "available": s["available"]}
             for p, s in zip(PRODUCTS, stock)]
 
 
-def register_gateway_views(app: "ServiceApp", store: ShopperStore, identity: Identity) -> None:
-    cart = ServiceClient(app, "cart")
-    orders = ServiceClient(app, "orders")
-    notification = ServiceClient(app, "notification")
+def register_gateway_views(app: "ServiceApp", store: ShopperStore, identity: Identity,
+                           services: ServiceClient) -> None:
+    cart = services.to("cart")
+    orders = services.to("orders")
+    notification = services.to("notification")
     settings = app.settings
 
     @app.page("/products")
     class Products(ApiView):
         async def get(self, request: Request, **kwargs: Any) -> Response:
             await identity.limit_address(request)
-            return self.json(await product_list(app))
+            return self.json(await product_list(services))
 
     @app.page("/session")
     class Session(ApiView):

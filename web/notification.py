@@ -1,4 +1,4 @@
-"""The notification service's views: accept a NotifyOrder onto the log (202); mail a sign-in code."""
+"""The notification service's views: accept a NotifyOrder onto the log (202); mail a sign-in code; what was sent."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from domain.notifications import Sent
 from domain.privacy import mask_email
 from domain.sessions import SignInCode, signin_message
 from streams.commands import NotifyOrder
-from tables.model_table import ModelTable
 from streams.topics import NOTIFICATION_COMMANDS
-from web.base import ApiView
+from tables.model_table import ModelTable
+from web.base import ApiView, routed_read
 
 if TYPE_CHECKING:
     from config.app import ServiceApp
@@ -52,9 +52,8 @@ def register_notification_views(app: "ServiceApp", sent: ModelTable[Sent], email
                 return self.json({"sent": False}, status=202)
             return self.json({"sent": True}, status=202)
 
-    @app.page("/notifications/{order_id}")
-    class Delivered(ApiView):
-        @app.table_route(table=sent.table, match_info="order_id")
-        async def get(self, request: Request, order_id: str) -> Response:
-            record = sent.get(order_id) or Sent()
-            return self.json({"order_id": order_id, "sent": sorted(record.keys)})
+    @routed_read(app, "/notifications/{order_id}", sent, "order_id")
+    async def delivered(request: Request, order_id: str) -> dict[str, Any]:
+        """What was sent of the order, by status and channel."""
+        record = sent.get(order_id) or Sent()
+        return {"order_id": order_id, "sent": sorted(record.keys)}

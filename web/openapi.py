@@ -4,9 +4,10 @@ The request bodies are the pydantic models the views parse them with
 (``Model.model_json_schema``, their ``$defs`` collected into ``components.schemas``), so a
 field added to a model shows up here by itself. The answers are written out by hand from
 the functions that build them (:func:`domain.cart.cart_body`, :func:`web.orders.order_body`,
-:meth:`web.sessions.Session.body`, :meth:`web.errors.ApiError.body`), with their enums
-taken from the code. The statuses are what the views answer (``web/gateway.py``,
-``web/pages.py``, ``web/ops.py``, ``web/base.py``). ``tests/unit/test_openapi.py`` keeps the
+:meth:`web.sessions.Session.body`, :func:`web.errors.error_body`), with their enums taken
+from the code (the error codes from the tree, :mod:`domain.errors`). The statuses are what
+the views answer (``web/gateway.py``, ``web/pages.py``, ``web/order_stream.py``,
+``web/ops.py``, ``web/base.py``, ``web/errors.py``). ``tests/unit/test_openapi.py`` keeps the
 document true: every route the gateway registers is in it and nothing else, the bodies the
 code builds match their schemas; ``tests/integration/test_openapi.py`` runs schemathesis
 against a running gateway with it.
@@ -24,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 from faust.web import Request, Response
 from pydantic import BaseModel
 
+from domain import errors
 from domain.cart import USER_ID, QuantityBody
 from domain.catalog import PRODUCTS
 from domain.checkout import CheckoutBody
 from domain.orders import OrderStatus
 from domain.sessions import CodeBody, GuestBody, SignInBody
 from streams.events import Address, FailureReason
-from web import errors
 from web.base import ApiView
 from web.sessions import COOKIE
 
@@ -42,10 +43,8 @@ __all__ = ["openapi_document", "error_codes", "register_openapi_view", "OPENAPI_
 OPENAPI_VERSION = "3.1.0"
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
-#: error codes the API answers besides those of the classes in :mod:`web.errors`:
-#: ``http_error`` for one of Faust's own web errors (``ApiView.on_request_error``),
-#: ``downstream_error`` for a service's 4xx without a code (``web.clients.DownstreamError``)
-EXTRA_ERROR_CODES = ("http_error", "downstream_error")
+#: the code of one of Faust's own web errors (``ApiView.on_request_error``), which is no class of the tree
+WEB_ERROR_CODE = "http_error"
 #: an example of a checkout that goes through (ravi@okhdfc is approved by the UPI simulator)
 CHECKOUT_EXAMPLE: dict[str, Any] = {
     "payment": {"method": "UPI", "vpa": "ravi@okhdfc"},
@@ -59,10 +58,13 @@ PUBLIC: list[dict[str, list[str]]] = []
 
 
 def error_codes() -> list[str]:
-    """Every ``error.code`` the API can answer: those of :mod:`web.errors`, then the extra ones."""
-    codes = [cls.error_code for cls in (getattr(errors, name) for name in errors.__all__)
-             if isinstance(cls, type) and issubclass(cls, errors.ApiError)]
-    return list(dict.fromkeys([*codes, *EXTRA_ERROR_CODES]))
+    """Every ``error.code`` the API can answer: those of the tree's classes, Faust's own, then a
+    service's 4xx without a code of its own (a :class:`~domain.errors.Refused` passes on the
+    other service's code, one of these, or this default)."""
+    tree = [cls for cls in (getattr(errors, name) for name in errors.__all__)
+            if isinstance(cls, type) and issubclass(cls, errors.MegatronError)]
+    codes = [cls.code for cls in tree if cls is not errors.Refused]
+    return list(dict.fromkeys([*codes, WEB_ERROR_CODE, errors.Refused.code]))
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -113,7 +115,7 @@ def _schemas(c: _Components) -> None:
     c.add("FailureReason", {"type": "string", "enum": [r.value for r in FailureReason]})
     c.add("Error", {
         "type": "object", "additionalProperties": False, "required": ["error"],
-        "description": "Every error answer (web.errors.ApiError.body).",
+        "description": "Every error answer (web.errors.error_body).",
         "properties": {"error": {
             "type": "object", "additionalProperties": False, "required": ["code", "message", "details"],
             "properties": {

@@ -6,7 +6,7 @@ gateway gives the browser a guest session on its first visit (an HttpOnly cookie
 :mod:`web.sessions`) and renders the shopper's id into each page; the browser drives
 the JSON API of the gateway with that cookie; the
 confirmation page follows the order over Server-Sent Events
-(``GET /orders/{order_id}/events``), relayed from the order service.
+(``GET /orders/{order_id}/events``, :mod:`web.order_stream`), relayed from the order service.
 """
 
 from __future__ import annotations
@@ -21,16 +21,15 @@ from string import Template
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from faust.web import Request, Response
-from yarl import URL
 
+from adapters.services import ServiceClient
 from domain.address import address_lines
 from domain.checkout import VPA_PATTERN
+from domain.errors import MegatronError, NotFound
 from domain.sessions import EMAIL_PATTERN
 from domain.money import format_inr
 from web.base import ApiView
-from web.clients import ServiceClient
-from web.errors import ApiError, NotFound
-from web.orders import LiveStreams, relay_events
+from web.errors import status_of
 from web.sessions import Identity, owned_order
 
 if TYPE_CHECKING:
@@ -92,10 +91,11 @@ _LAPTOPS = frozenset({"LAPTOP", "MACBOOK-AIR"})
 class PageView(ApiView):
     """A view answering HTML: its errors come back as an error page, not JSON."""
 
-    def error_response(self, exc: ApiError) -> Response:
-        title = "Page not found" if exc.code == 404 else "Something went wrong"
+    def error_response(self, exc: MegatronError) -> Response:
+        status = status_of(exc)
+        title = "Page not found" if status == 404 else "Something went wrong"
         main = _render("error.html", title=escape(title), message=escape(exc.message))
-        return self.page(title, main, script="shop.js", status=exc.code)
+        return self.page(title, main, script="shop.js", status=status)
 
     def page(self, title: str, main: str, *, script: str, status: int = 200) -> Response:
         return self.html(layout(title, main, script, ""), status=status, headers=dict(SECURITY_HEADERS))
@@ -191,17 +191,16 @@ def confirmation_page(order: dict[str, Any]) -> str:
     return layout(text["headline"], main, "confirmation.js", order["user_id"])
 
 
-def register_page_views(app: "ServiceApp", identity: Identity,
+def register_page_views(app: "ServiceApp", identity: Identity, services: ServiceClient,
                         products: Callable[[], Awaitable[list[dict[str, Any]]]]) -> None:
-    """``/``, ``/orders/{id}/confirmation``, the order's event stream and ``/static/``.
+    """``/``, ``/orders/{id}/confirmation`` and ``/static/``.
 
     ``GET /checkout`` shares its path with the checkout API, so the gateway's
-    checkout view serves it with :func:`checkout_page`. An order's page and stream are
-    only its shopper's: anyone else gets the same 404 as for an order that does not exist.
+    checkout view serves it with :func:`checkout_page`. An order's page is only its
+    shopper's: anyone else gets the same 404 as for an order that does not exist.
     """
 
-    orders = ServiceClient(app, "orders")
-    streams = LiveStreams(app.web.web_app)  # type: ignore[attr-defined]
+    orders = services.to("orders")
 
     @app.page("/")
     class Products(PageView):
@@ -221,15 +220,6 @@ def register_page_views(app: "ServiceApp", identity: Identity,
             except NotFound:
                 raise NotFound("We could not find that order. Check the link, or place the order again.") from None
             return self.html(confirmation_page(order), headers={**SECURITY_HEADERS, **cookie, "Cache-Control": "no-store"})
-
-    @app.page("/orders/{order_id}/events")
-    class OrderEvents(ApiView):
-        async def get(self, request: Request, order_id: str) -> Any:
-            """The order's live status from the worker that owns it, passed through as it comes."""
-            shopper = await identity.shopper(request)
-            await owned_order(orders, order_id, shopper.user_id)
-            url = URL(orders.base) / "orders" / order_id / "events"
-            return await relay_events(request, url, app.http_client, streams, app.settings.http_timeout_s)
 
     @app.page("/static/{name}")
     class Static(ApiView):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from faust.web import Request, Response
+from faust.web import Request
 
+from domain.errors import NotFound
 from domain.payment import PaymentState
 from tables.model_table import ModelTable
-from web.base import ApiView
-from web.errors import NotFound
+from web.base import routed_read
 
 if TYPE_CHECKING:
     from config.app import ServiceApp
@@ -18,12 +18,10 @@ __all__ = ["register_payment_views"]
 
 
 def register_payment_views(app: "ServiceApp", payments: ModelTable[PaymentState]) -> None:
-    @app.page("/payments/{order_id}")
-    class PaymentView(ApiView):
-        @app.table_route(table=payments.table, match_info="order_id")
-        async def get(self, request: Request, order_id: str) -> Response:
-            state = payments.get(order_id)
-            if state is None:
-                raise NotFound(f"no payment for order {order_id}", {"order_id": order_id})
-            body: dict[str, Any] = state.model_dump(mode="json")
-            return self.json(body)
+    @routed_read(app, "/payments/{order_id}", payments, "order_id")
+    async def payment(request: Request, order_id: str) -> dict[str, Any]:
+        """The order's payment and its attempts."""
+        state = payments.get(order_id)
+        if state is None:
+            raise NotFound(f"no payment for order {order_id}", {"order_id": order_id})
+        return state.model_dump(mode="json")

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from faust.web import Request
 from yarl import URL
 
+from adapters.services import ServiceCalls
 from adapters.shoppers import ShopperStore
+from domain.errors import Forbidden, RateLimited, Unauthorized, UnknownOrder
 from domain.sessions import InvalidToken, Kind, Shopper, issue_token, new_user_id, read_token
-from web.clients import ServiceClient
-from web.errors import Forbidden, RateLimited, Unauthorized, UnknownOrder
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -127,7 +127,7 @@ class Identity:
         return c.OutputString()
 
 
-async def owned_order(orders: ServiceClient, order_id: str, user_id: str) -> dict[str, Any]:
+async def owned_order(orders: ServiceCalls, order_id: str, user_id: str) -> dict[str, Any]:
     """The order if it is ``user_id``'s; another shopper's is as unknown as one that does not exist."""
     status, body = await orders.request("GET", f"/orders/{quote(order_id, safe='')}")
     if status == 200 and body.get("user_id") == user_id:

@@ -14,7 +14,8 @@ import pytest
 from config.settings import Settings
 from domain.checkout import VPA_PATTERN
 from streams.events import FailureReason
-from web.orders import OrderWaiters, sse_event
+from tables.orders import OrderWaiters
+from web.order_stream import sse_event
 from domain.sessions import EMAIL_PATTERN
 from web.pages import (FAILURE_TEXT, STATUS_TEXT, _static_file, checkout_page, confirmation_page, order_steps,
                        products_page)

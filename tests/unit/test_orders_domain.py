@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from domain.orders import FINAL, HistoryEntry, Order, OrderStatus, decide, evolve
-from streams.commands import PlaceOrder
+from streams.commands import CancelOrder, ExpireOrder, OrderNotified, PlaceOrder
 from streams.events import (
     Contact, FailureReason, InventoryFailed, InventoryReleased, InventoryReserved, Line, Message,
     OrderConfirmed, OrderFailed, OrderPlaced, Payment, PaymentConfirmed, PaymentFailed,
@@ -276,3 +276,73 @@ def test_version_increments_by_one_per_transition_only() -> None:
     assert o2 is not None and o2b is not None and o3 is not None and o3b is not None
     assert [o.version for o in (o1, o2, o2b, o3, o3b)] == [1, 2, 2, 3, 3]
     assert len(o3b.history) == 3
+
+
+# --- the notification owed by a final order --------------------------------------------------------------
+
+def notified(order_id: str = ORDER_ID) -> OrderNotified:
+    return OrderNotified(order_id=order_id)
+
+
+@pytest.mark.parametrize("final", [
+    confirmed, failed_out_of_stock,
+    lambda: evolve(reserved(), declined(FailureReason.PAYMENT_DECLINED), at(2)),
+    lambda: evolve(created(), ExpireOrder(order_id=ORDER_ID), at(90)),
+    lambda: evolve(reserved(), CancelOrder(order_id=ORDER_ID, note="asked"), at(5)),
+])
+def test_every_final_status_is_owed_a_notification(final: object) -> None:
+    """Whatever made it final, the shopper is owed the news until the notification service took it."""
+    order = final()  # type: ignore[operator]
+    assert order is not None and order.is_final
+    assert order.notification_pending
+
+
+@pytest.mark.parametrize("state", [created, reserved])
+def test_an_order_on_its_way_is_owed_nothing(state: object) -> None:
+    assert not state().notification_pending  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("final", [confirmed, failed_out_of_stock])
+def test_order_notified_records_the_acceptance_and_nothing_else(final: object) -> None:
+    """No step of the order: same status, history, version and public body, no event to announce."""
+    before = final()  # type: ignore[operator]
+    after = evolve(before, notified(), at(50))
+    assert after is not None and after is not before
+    assert not after.notification_pending
+    assert after.model_dump(exclude={"notification_pending"}) == before.model_dump(exclude={"notification_pending"})
+    assert decide(before, after) == []
+
+
+def test_a_repeat_order_notified_changes_nothing() -> None:
+    once = evolve(confirmed(), notified(), at(50))
+    assert once is not None
+    assert evolve(once, notified(), at(51)) is once
+
+
+@pytest.mark.parametrize("state", [created, reserved])
+def test_an_early_order_notified_changes_nothing(state: object) -> None:
+    """Only a final order is owed a notification: an acceptance for anything else is stale."""
+    order = state()  # type: ignore[operator]
+    assert evolve(order, notified(), at(5)) is order
+
+
+def test_order_notified_for_an_unknown_order_creates_nothing() -> None:
+    assert evolve(None, notified(), at(5)) is None
+
+
+def test_events_after_the_notification_change_nothing() -> None:
+    """Notified is still final: late outcomes leave it, and it is not owed a notification again."""
+    order = evolve(confirmed(), notified(), at(50))
+    assert order is not None
+    for late in (paid(), declined(FailureReason.PAYMENT_DECLINED), ExpireOrder(order_id=ORDER_ID), place_cmd()):
+        assert evolve(order, late, at(60)) is order
+
+
+def test_an_order_stored_before_the_flag_existed_is_owed_nothing() -> None:
+    """A final order written by the previous release has no flag: it was notified inline then, so a
+    restart must not mail every past shopper again."""
+    stored = confirmed().model_dump(mode="json")
+    del stored["notification_pending"]
+    old = Order.model_validate(stored)
+    assert old.is_final and not old.notification_pending
+    assert evolve(old, notified(), at(50)) is old

@@ -15,6 +15,7 @@ from adapters.senders import LogSmsSender
 from cli.reader import Record
 from cli.replay import Replayed, masked_json, open_writer
 from config.logs import PersonalDataFilter, event_logger, install_personal_data_filter, log_event
+from config.settings import Settings
 from domain.privacy import (mask_address, mask_email, mask_phone, mask_pincode, mask_record, mask_recipient,
                             mask_text, mask_vpa)
 from streams.events import Contact, Line, NotificationFailed, NotificationSent, OrderPlaced, Payment
@@ -213,7 +214,7 @@ def test_the_event_log_writes_ids_never_the_payload_and_is_filtered() -> None:
 
 async def test_the_development_sms_sender_logs_the_number_masked(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="megatron.sms"):
-        await LogSmsSender().send("+919812345678", "Your order 7426d0d6 is confirmed. Total ₹79,900.00.")
+        await LogSmsSender(Settings()).send("+919812345678", "Your order 7426d0d6 is confirmed. Total ₹79,900.00.")
     assert [r.getMessage() for r in caplog.records] == [
         "SMS to +91******5678: Your order 7426d0d6 is confirmed. Total ₹79,900.00."]
 

@@ -20,3 +20,15 @@ def test_readme_lists_the_topic_catalog() -> None:
 
 def test_readme_shows_the_two_commands() -> None:
     assert "make run" in README and "make test" in README
+
+
+def test_readme_folder_map_matches_the_tree() -> None:
+    """Every folder the map names exists, and every top-level folder of the project is in it."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    section = README.split("## Where things are", 1)[1].split("\n## ", 1)[0]
+    mapped = set(re.findall(r"^\| `([a-z_]+)/` \|", section, re.M))
+    tree = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
+            and not p.name.endswith(".egg-info") and p.name not in {"var", "build", "dist", "node_modules"}}
+    assert mapped == tree

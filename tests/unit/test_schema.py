@@ -183,3 +183,27 @@ def test_public_topics_are_exactly_the_design_catalog() -> None:
 def test_topic_names_are_unique() -> None:
     """BY_NAME would silently drop a duplicate."""
     assert len(BY_NAME) == len(CATALOG)
+
+
+def test_every_command_and_event_type_is_carried_by_exactly_one_topic() -> None:
+    """A type no topic declares is dead-lettered by its reader (GatewayAnswered once was, on
+    payment-commands, which declared only RetryPayment): each message class with a ``type`` is
+    in the catalog of exactly one topic."""
+    import inspect
+
+    import streams.commands as commands
+    import streams.events as events
+    from streams.events import Message
+
+    declared: dict[str, list[str]] = {}
+    for spec in CATALOG:
+        for type_name in spec.event_types:
+            declared.setdefault(type_name, []).append(spec.name)
+    classes = {cls.model_fields["type"].default for module in (commands, events)
+               for _, cls in inspect.getmembers(module, inspect.isclass)
+               if issubclass(cls, Message) and "type" in cls.model_fields
+               and isinstance(cls.model_fields["type"].default, str)}
+    assert classes, "no message classes found"
+    missing = sorted(t for t in classes if t not in declared)
+    assert not missing, f"types no topic carries: {missing}"
+    assert {t: names for t, names in declared.items() if len(names) > 1} == {}

@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 
 from adapters.redis_client import connect
 from config.settings import Settings
-from web.errors import DependencyUnavailable
+from domain.errors import DependencyUnavailable
 
 __all__ = ["CartStore"]
 
@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 class CartStore(Service):
-    """The cart service's Redis connection; Redis errors become a 503 the shopper can retry."""
+    """The cart service's Redis connection; a Redis error is :class:`DependencyUnavailable`, a 503 the
+    shopper can retry."""
 
     def __init__(self, settings: Settings, **kwargs: object) -> None:
         super().__init__(**kwargs)
