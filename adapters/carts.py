@@ -8,13 +8,14 @@ import logging
 from mode import Service
 from redis.exceptions import RedisError
 
-from adapters.redis_client import connect
+from adapters.redis_client import connect, unavailable_as
 from config.settings import Settings
-from domain.errors import DependencyUnavailable
 
 __all__ = ["CartStore"]
 
 log = logging.getLogger(__name__)
+
+_unavailable = unavailable_as("the cart store (Redis) cannot be reached")
 
 
 class CartStore(Service):
@@ -32,23 +33,19 @@ class CartStore(Service):
     async def on_stop(self) -> None:
         await self._redis.aclose()
 
+    @_unavailable
     async def lines(self, user_id: str) -> dict[str, int]:
         """SKU -> quantity of the shopper's cart (empty when there is none)."""
-        try:
-            raw = await self._redis.hgetall(self._key(user_id))
-        except (RedisError, OSError) as exc:
-            raise DependencyUnavailable("the cart store (Redis) cannot be reached", {"error": str(exc)}) from None
+        raw = await self._redis.hgetall(self._key(user_id))
         return {sku: int(qty) for sku, qty in raw.items()}
 
+    @_unavailable
     async def set_quantity(self, user_id: str, sku: str, quantity: int) -> None:
         """Set one line; 0 removes it."""
-        try:
-            if quantity == 0:
-                await self._redis.hdel(self._key(user_id), sku)
-            else:
-                await self._redis.hset(self._key(user_id), sku, quantity)
-        except (RedisError, OSError) as exc:
-            raise DependencyUnavailable("the cart store (Redis) cannot be reached", {"error": str(exc)}) from None
+        if quantity == 0:
+            await self._redis.hdel(self._key(user_id), sku)
+        else:
+            await self._redis.hset(self._key(user_id), sku, quantity)
 
     async def remove(self, user_id: str, skus: list[str], patience_s: float = 60.0) -> None:
         """Take lines out of a cart, waiting (bounded) for Redis to come back rather than dropping it."""

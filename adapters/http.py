@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
 from mode import Service
 
-__all__ = ["HttpClient"]
+__all__ = ["HttpClient", "NO_ANSWER"]
+
+#: what a call that got no usable answer raises in aiohttp (a body that is not JSON included)
+NO_ANSWER = (aiohttp.ClientError, asyncio.TimeoutError, ValueError)
 
 
 class HttpClient(Service):

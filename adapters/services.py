@@ -18,7 +18,7 @@ from weakref import WeakKeyDictionary
 import aiohttp
 from yarl import URL
 
-from adapters.http import HttpClient
+from adapters.http import NO_ANSWER, HttpClient
 from config.settings import Settings
 from domain.errors import DependencyUnavailable, Refused
 
@@ -29,8 +29,6 @@ __all__ = ["ServiceClient", "ServiceCalls", "Streamed", "refusal", "service_clie
 
 log = logging.getLogger(__name__)
 
-#: what a call that got no usable answer raises in aiohttp (a body that is not JSON included)
-_NO_ANSWER = (aiohttp.ClientError, asyncio.TimeoutError, ValueError)
 #: what ends a stream being read (the other side went away or fell silent)
 _STREAM_ENDED = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionResetError)
 
@@ -68,7 +66,7 @@ class ServiceClient(HttpClient):
         try:
             async with self.session.request(method, self.base(service) + path, json=json) as r:
                 body = await r.json(content_type=None)
-        except _NO_ANSWER as exc:
+        except NO_ANSWER as exc:
             raise _unreachable(service, exc) from None
         if r.status >= 500:
             # its body stays out of the answer: it can hold internal paths and a shopper's data

@@ -12,23 +12,18 @@ import json
 import time
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
-from functools import wraps
-from typing import Any, Awaitable, Callable, Literal, ParamSpec, TypeVar
+from typing import Any, Callable, Literal
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from mode import Service
-from redis.exceptions import RedisError
 
-from adapters.redis_client import connect
+from adapters.redis_client import connect, unavailable_as
 from config.settings import Settings
-from domain.errors import DependencyUnavailable
 
 __all__ = ["ShopperStore", "KeyRecord", "ClaimOutcome", "Claim"]
 
-P = ParamSpec("P")
-T = TypeVar("T")
 
 #: replace the record only if it is still the one read (a takeover of an abandoned checkout)
 _COMPARE_AND_SET = """
@@ -40,16 +35,8 @@ return 0
 """
 
 
-def _redis_errors(fun: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    @wraps(fun)
-    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await fun(*args, **kwargs)
-        except (RedisError, OSError) as exc:
-            # the words the API answered when this was a ConnectionError, so clients see no change
-            raise DependencyUnavailable("a dependency did not answer",
-                                        {"error": f"the session store (Redis) cannot be reached: {exc}"}) from None
-    return call
+#: the words the API answered when this was a ConnectionError, so clients see no change
+_redis_errors = unavailable_as("a dependency did not answer", "the session store (Redis) cannot be reached: ")
 
 
 @dataclass(frozen=True)

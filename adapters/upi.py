@@ -21,10 +21,9 @@ import logging
 import time
 from typing import Any, Awaitable, Callable
 
-import aiohttp
 from mode import Service
 
-from adapters.http import HttpClient
+from adapters.http import NO_ANSWER, HttpClient
 from config.metrics import Metrics
 from config.settings import Settings
 from domain.errors import DependencyUnavailable, Refused
@@ -35,8 +34,6 @@ __all__ = ["UpiClient", "GatewayCalls", "RefundRefused"]
 
 log = logging.getLogger(__name__)
 
-#: what a call that got no usable answer raises in aiohttp (a body that is not JSON included)
-_NO_ANSWER = (aiohttp.ClientError, asyncio.TimeoutError, ValueError)
 #: tries to hand one answer on (the broker away for a moment); after that the sweep makes the call again
 ANSWER_TRIES = 5
 
@@ -67,7 +64,7 @@ class UpiClient(HttpClient):
         try:
             async with self.session.request(method, url, json=json, headers={"Idempotency-Key": payment_id}) as r:
                 result = r.status, await r.json(content_type=None)
-        except _NO_ANSWER:
+        except NO_ANSWER:
             self.metrics.gateway_errors(call).inc()
             raise
         finally:
@@ -81,7 +78,7 @@ class UpiClient(HttpClient):
         """The payment's status in the gateway's answer; no answer, an unknown payment or a 5xx is TIMEOUT."""
         try:
             status, data = await self._call(call, method, payment_id, action, json)
-        except _NO_ANSWER:
+        except NO_ANSWER:
             return GatewayAnswer.TIMEOUT, None
         if status >= 500 or not isinstance(data, dict):
             return GatewayAnswer.TIMEOUT, None
@@ -111,7 +108,7 @@ class UpiClient(HttpClient):
         :class:`~domain.errors.DependencyUnavailable` if it does not answer."""
         try:
             status, data = await self._call("refund", "POST", payment_id, "/refund")
-        except _NO_ANSWER as exc:
+        except NO_ANSWER as exc:
             raise DependencyUnavailable("the UPI gateway cannot be reached",
                                         {"payment_id": payment_id, "error": str(exc) or type(exc).__name__}) from None
         if status >= 500:

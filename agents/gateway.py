@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from adapters.services import service_client
 from adapters.shoppers import ShopperStore
 from config.app import create_app
 from domain.errors import DependencyUnavailable
-from adapters.services import service_client
 from web.gateway import product_list, register_gateway_views
 from web.openapi import register_openapi_view
 from web.order_stream import register_order_stream_relay
 from web.pages import register_page_views
-from web.sessions import Identity
 from web.ops import register_ops_views
+from web.sessions import Identity
 
 app = create_app("gateway")
 DEPENDENCIES = ("cart", "orders", "inventory")

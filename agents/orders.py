@@ -19,6 +19,7 @@ from datetime import timedelta
 from functools import partial
 
 from adapters.notify_relay import NotifyRelay, Payload
+from adapters.services import service_client
 from config.app import create_app
 from domain.orders import Order, decide, evolve
 from streams.commands import ExpireOrder, NotifyOrder, OrderNotified
@@ -26,7 +27,6 @@ from streams.events import Message, utcnow
 from streams.topics import INVENTORY_EVENTS, ORDER_COMMANDS, ORDER_EVENTS, PAYMENT_EVENTS
 from tables.due import DueIndex
 from tables.orders import OrderWaiters, orders_table
-from adapters.services import service_client
 from web.orders import register_order_views
 from web.ops import register_ops_views
 
