@@ -2,6 +2,7 @@
 
     python -m bench                          # start an isolated platform, full run (a few minutes)
     python -m bench --quick                  # a few seconds of load per phase
+    python -m bench --workload flash         # only the flash sale (every order the same SKU)
     python -m bench --gateway http://127.0.0.1:8080   # a running platform; the rest from the environment
 """
 
@@ -15,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from bench.report import ratios, table, targets, write
-from bench.run import FULL, QUICK, measure
+from bench.run import FULL, QUICK, WORKLOAD_CHOICES, measure
 from bench.stack import Stack, running_platform, started_platform
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -32,7 +33,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                     help=f"where the JSON and the chart go (default {RESULTS})")
     ap.add_argument("--latency-seconds", type=float, help="length of the half-capacity phase (full: 60)")
     ap.add_argument("--step-seconds", type=float, help="length of each ramp step (full: 10)")
-    ap.add_argument("--rates", help="ramp rates, comma-separated checkouts/s (full: 2,3,4,6,...,113)")
+    ap.add_argument("--rates", help="ramp rates, comma-separated checkouts/s, for both ramps (full: 2,3,4,6,...,113)")
+    ap.add_argument("--workload", choices=WORKLOAD_CHOICES, default="all",
+                    help="usual: the mix of 1-3 random SKUs per order (per order, capacity, latency, cost); "
+                         "flash: only a capacity ramp where every order is 1 x the iPhone 15; "
+                         "all (default): the usual mix, then the flash sale")
     ap.add_argument("--skip-ceilings", action="store_true", help="skip the broker and bare-agent ceilings")
     ap.add_argument("--profile", action="store_true",
                     help="sample every worker with py-spy during the latency phase (pip install py-spy); "
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line, flush=True)
 
     def go(stack: Stack) -> dict:
-        return asyncio.run(measure(stack, profile, log, skip_ceilings=args.skip_ceilings,
+        return asyncio.run(measure(stack, profile, log, skip_ceilings=args.skip_ceilings, workload=args.workload,
                                    log_dir=args.output / "logs",
                                    profile_dir=args.output / "profiles" if args.profile else None))
 

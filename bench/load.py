@@ -3,7 +3,9 @@
 A phase offers shoppers at a fixed rate for a fixed time. Each one is started by the
 clock (``t0 + k / rate``), never by the previous answer, so a slow answer cannot hide
 the queue behind it; the generator records how late it started each shopper and the
-report says when it fell behind. A shopper puts 1-3 lines in its cart and checks out
+report says when it fell behind. A shopper of the usual mix puts 1-3 random lines in
+its cart, one of a flash sale one iPhone 15 (every order the same SKU: every reservation
+is for one stock, where a synchronous service's row locks collapse), and checks out
 with an ``Idempotency-Key``. When an order became final is learnt from ``order-events``
 (a plain consumer, no group); its timings come from the order's own ``history``, read
 once per order after the phase, so measuring adds no polling to the platform.
@@ -18,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import aiohttp
 from aiokafka import TopicPartition
@@ -28,12 +30,34 @@ from config.settings import Settings
 from domain.catalog import PRODUCTS
 from streams.topics import ORDER_EVENTS
 
-__all__ = ["Visit", "Phase", "OrderWatch", "Shoppers", "FINAL_TYPES"]
+__all__ = ["Visit", "Phase", "OrderWatch", "Shoppers", "FINAL_TYPES", "Workload", "WORKLOADS", "flash_sku",
+           "pick_skus"]
 
 FINAL_TYPES = {"OrderConfirmed": "CONFIRMED", "OrderFailed": "FAILED"}
 VPA = "bench@okhdfc"  # any well-formed VPA but declined@/timeout@ is approved by the simulator
 ADDRESS = {"name": "Bench Shopper", "line": "1 Test Street", "city": "Bengaluru", "state": "Karnataka",
            "pincode": "560001", "phone": "+919812345678"}
+FLASH_PRODUCT = "iPhone 15"  # by name, as a shop would announce the sale; its SKU comes from the catalog
+
+Workload = Literal["usual", "flash"]
+WORKLOADS: tuple[Workload, ...] = ("usual", "flash")
+
+
+def flash_sku() -> str:
+    """The SKU every flash-sale order buys (looked up by name, so a renamed SKU cannot drift)."""
+    for product in PRODUCTS:
+        if product.name == FLASH_PRODUCT:
+            return product.sku
+    raise LookupError(f"no product named {FLASH_PRODUCT!r} in domain.catalog.PRODUCTS")
+
+
+def pick_skus(workload: Workload, rng: random.Random) -> list[str]:
+    """A shopper's cart lines: 1-3 random SKUs (usual), or the one flash-sale SKU (flash); quantity 1 each."""
+    if workload == "flash":
+        return [flash_sku()]
+    if workload != "usual":
+        raise ValueError(f"unknown workload {workload!r}: one of {', '.join(WORKLOADS)}")
+    return rng.sample([p.sku for p in PRODUCTS], rng.randint(1, 3))
 
 
 @dataclass
@@ -229,13 +253,14 @@ class Shoppers:
         if not visit.order_id:
             self._error(visit, "POST /checkout: no order_id in the answer")
 
-    def _new_visit(self, phase: str, scheduled: float) -> Visit:
+    def _new_visit(self, phase: str, scheduled: float, workload: Workload = "usual") -> Visit:
         self.count += 1
-        skus = self.rng.sample([p.sku for p in PRODUCTS], self.rng.randint(1, 3))
+        skus = pick_skus(workload, self.rng)
         return Visit(self.count, phase, f"bench-{self.run_id}-{self.count}", skus, scheduled)
 
-    async def phase(self, name: str, rate: float, duration: float, patience_s: float = 30.0) -> Phase:
-        """Offer ``rate`` shoppers/s for ``duration`` s, open loop; wait (bounded) for every call to end."""
+    async def phase(self, name: str, rate: float, duration: float, patience_s: float = 30.0,
+                    workload: Workload = "usual") -> Phase:
+        """Offer ``rate`` shoppers/s of ``workload`` for ``duration`` s, open loop; wait (bounded) for every call."""
         loop = asyncio.get_running_loop()
         count = max(1, round(rate * duration))
         wall_offset = time.time() - loop.time()
@@ -248,7 +273,7 @@ class Shoppers:
             if delay > 0:
                 await asyncio.sleep(delay)
             phase.dispatch_lag_ms.append((loop.time() - due) * 1000)
-            visit = self._new_visit(name, due + wall_offset)
+            visit = self._new_visit(name, due + wall_offset, workload)
             phase.visits.append(visit)
             tasks.append(asyncio.create_task(self.visit(visit)))
         phase.ended = t0 + count / rate + wall_offset

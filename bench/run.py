@@ -1,4 +1,4 @@
-"""One benchmark run, phase by phase: ceilings, messages per order, capacity, latency, cost.
+"""One benchmark run, phase by phase: ceilings, messages per order, capacity, latency, cost, flash sale.
 
 Every loop is bounded in count and time, and all traffic goes to the platform's own
 addresses (127.0.0.1 for a platform the bench starts). The figures are gathered into
@@ -21,12 +21,12 @@ from typing import Any, Callable
 import aiohttp
 
 from bench.ceilings import agent_ceiling, broker_ceiling, delete_topics
-from bench.load import OrderWatch, Phase, Shoppers, read_histories
+from bench.load import OrderWatch, Phase, Shoppers, Workload, flash_sku, read_histories
 from bench.mirror import MirrorWatch, histogram_delta, scrape_mirror_lag
 from bench.hops import catalog_ends, journey
 from bench.profile import Profiler, py_spy
 from bench.offsets import Snapshot, per_order, settle, snapshot
-from bench.procstat import CpuMeter, CpuSampler, cpu_seconds, memory_mb
+from bench.procstat import STEAL_LIMIT, CpuMeter, CpuSampler, cpu_seconds, memory_mb
 from bench.stack import Stack
 from bench.stats import histogram_quantiles, summary
 from config.kafka import send_messages
@@ -35,9 +35,15 @@ from domain.catalog import PRODUCTS
 from streams.commands import SetStock
 from streams.topics import STOCK_COMMANDS
 
-__all__ = ["Profile", "FULL", "QUICK", "measure"]
+__all__ = ["Profile", "FULL", "QUICK", "measure", "WORKLOAD_CHOICES"]
 
-BENCH_STOCK = 1_000_000  # per SKU: orders never run out, so every order can confirm
+BENCH_STOCK = 1_000_000  # per SKU: orders never run out, so every order can confirm (a flash sale too)
+WORKLOAD_CHOICES = ("usual", "flash", "all")  # all: the usual mix's phases, then a flash-sale ramp
+#: phase -> its marks; CPU and steal are measured between them (a run may skip some)
+SPANS = {"idle": ("idle-start", "idle-end"), "ramp": ("ramp-start", "ramp-end"),
+         "latency": ("latency-start", "latency-end"), "whole_load": ("load-start", "latency-end"),
+         "flash": ("flash-start", "flash-end")}
+STEAL_PHASES = ("idle", "ramp", "latency", "flash")
 
 
 @dataclass(frozen=True)
@@ -196,20 +202,21 @@ async def per_order_phase(run: Run, start: Snapshot) -> dict[str, Any]:
     return counts
 
 
-async def ramp(run: Run) -> dict[str, Any]:
+async def ramp(run: Run, workload: Workload = "usual") -> dict[str, Any]:
     """Offer more checkouts/s step by step until confirmed/s stops following or errors appear."""
     p = run.profile
+    label = "ramp" if workload == "usual" else workload
     steps: list[dict[str, Any]] = []
     capacity, limited_by = 0.0, "the ramp's highest rate (raise it: capacity is higher)"
     for rate in p.ramp_rates:
-        phase = await run.shoppers.phase(f"ramp {rate:g}/s", rate, p.step_s)
+        phase = await run.shoppers.phase(f"{label} {rate:g}/s", rate, p.step_s, workload=workload)
         run.phases.append(phase)
         figures = await _finish(run, phase)
         follows = figures["confirmed_by_end_plus_grace"] >= p.follow_ratio * figures["shoppers"]
         sustained = follows and not figures["errors"]
         figures["sustained"] = sustained
         steps.append(figures)
-        run.log(f"  ramp {rate:>5g}/s: placed {figures['placed']:>4}, confirmed {figures['confirmed_per_s']:>6.2f}/s "
+        run.log(f"  {label} {rate:>5g}/s: placed {figures['placed']:>4}, confirmed {figures['confirmed_per_s']:>6.2f}/s "
                 f"in time, p99 placed->CONFIRMED {figures['placed_to_confirmed_ms']['p99']} ms, "
                 f"errors {sum(figures['errors'].values())}, generator lag p99 "
                 f"{figures['generator']['start_lag_ms']['p99']} ms -> {'sustained' if sustained else 'NOT sustained'}")
@@ -281,9 +288,10 @@ def cost(meter: CpuMeter, pids: dict[str, int], confirmed: dict[str, int]) -> di
     """CPU seconds per process per phase, peak RSS, and CPU per 1,000 confirmed orders.
 
     The idle phase (no load) gives each process's idle CPU per second (timers, heartbeats,
-    fetch waits); the ``net`` figures subtract that from the loaded phases."""
-    spans = {"idle": ("idle-start", "idle-end"), "ramp": ("ramp-start", "ramp-end"),
-             "latency": ("latency-start", "latency-end"), "whole_load": ("load-start", "latency-end")}
+    fetch waits); the ``net`` figures subtract that from the loaded phases. ``pids`` are every
+    process the bench measures (the broker among them), so the per-order figures include the
+    broker. A run that skipped the usual mix (``--workload flash``) has the idle figures only."""
+    spans = {k: SPANS[k] for k in ("idle", "ramp", "latency", "whole_load") if meter.has(*SPANS[k])}
     deltas = {k: meter.delta(a, b) for k, (a, b) in spans.items()}
     walls = {k: meter.seconds(a, b) for k, (a, b) in spans.items()}
     processes = {}
@@ -295,7 +303,7 @@ def cost(meter: CpuMeter, pids: dict[str, int], confirmed: dict[str, int]) -> di
     out: dict[str, Any] = {"processes": processes, "phase_seconds": {k: round(v, 2) for k, v in walls.items()}}
     idle_rate = sum(v for v in deltas["idle"].values() if v is not None) / walls["idle"]
     out["platform_idle_cpu_share"] = round(idle_rate, 4)
-    for key in ("latency", "whole_load"):
+    for key in (k for k in ("latency", "whole_load") if k in spans and k in confirmed):
         total = sum(v for v in deltas[key].values() if v is not None)
         net = max(0.0, total - idle_rate * walls[key])
         out[f"platform_cpu_s_{key}"] = round(total, 2)
@@ -304,6 +312,28 @@ def cost(meter: CpuMeter, pids: dict[str, int], confirmed: dict[str, int]) -> di
         out[f"cpu_s_per_1000_confirmed_{key}"] = round(total / n * 1000, 2) if n else None
         out[f"net_cpu_s_per_1000_confirmed_{key}"] = round(net / n * 1000, 2) if n else None
     return out
+
+
+def steal(meter: CpuMeter) -> dict[str, dict[str, Any]]:
+    """Per marked phase: the share of the machine's CPU the hypervisor stole, and whether the phase
+    is comparable (at most ``STEAL_LIMIT``): one run lost 40-49% so, and its figures meant little."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in STEAL_PHASES:
+        if not meter.has(*SPANS[name]):
+            continue
+        share = meter.steal(*SPANS[name])
+        out[name] = {"share": share, "comparable": None if share is None else share <= STEAL_LIMIT,
+                     "seconds": round(meter.seconds(*SPANS[name]), 2)}
+    return out
+
+
+def steal_line(figures: dict[str, dict[str, Any]]) -> str:
+    """``idle 0.4%, ramp 7.1% (not comparable), ...`` for the log."""
+    def one(name: str, st: dict[str, Any]) -> str:
+        share = "-" if st["share"] is None else f"{st['share']:.1%}"
+        return f"{name} {share}{' (not comparable)' if st['comparable'] is False else ''}"
+
+    return ", ".join(one(name, st) for name, st in figures.items()) or "-"
 
 
 def timeline(phases: list[Phase], cpu: list[dict[str, float]]) -> dict[str, Any]:
@@ -330,12 +360,14 @@ def timeline(phases: list[Phase], cpu: list[dict[str, float]]) -> dict[str, Any]
                 p2c[j].append(v.placed_to_confirmed_ms)
         if v.checkout_ms is not None and v.checkout_started is not None and 0 <= int(v.checkout_started - t0) < n:
             chk[int(v.checkout_started - t0)].append(v.checkout_ms)
-    cores: dict[str, list[float | None]] = {k: [None] * n for k in ("platform_cores", "bench_cores", "other_cores")}
+    cores: dict[str, list[float | None]] = {k: [None] * n for k in ("platform_cores", "bench_cores", "other_cores",
+                                                                   "steal_cores")}
     for sample in cpu:
         i = int(sample["t"] - t0)
         if 0 <= i < n:
             cores["platform_cores"][i] = sample["platform_cores"]
             cores["bench_cores"][i] = sample["bench_cores"]
+            cores["steal_cores"][i] = sample.get("steal_cores")
             cores["other_cores"][i] = round(max(0.0, sample["machine_cores"] - sample["platform_cores"]
                                                 - sample["bench_cores"]), 3)
     return {
@@ -349,13 +381,75 @@ def timeline(phases: list[Phase], cpu: list[dict[str, float]]) -> dict[str, Any]
     }
 
 
+async def quiet(run: Run, after: str) -> None:
+    """Wait (bounded) until every group caught up and nothing is written, so a phase starts on a quiet platform."""
+    s = run.stack.settings
+    quiet_from = time.monotonic()
+    _, ok = await settle(s, await snapshot(s), quiet_s=2.0, timeout=60.0, every_reader=True)
+    run.log(f"   the platform is {'quiet' if ok else 'NOT quiet'} after {after} "
+            f"({time.monotonic() - quiet_from:.0f} s: every group caught up, nothing written)")
+
+
+async def usual_mix(run: Run, result: dict[str, Any], meter: CpuMeter, start: Snapshot) -> None:
+    """Phases 2-5 with the usual mix of 1-3 random SKUs: per order, capacity, latency, cost."""
+    profile, log, pids = run.profile, run.log, run.stack.pids
+    log(f"2. messages per order ({profile.per_order_orders} orders at {profile.per_order_rate:g}/s)")
+    result["per_order"] = await per_order_phase(run, start)
+    po = result["per_order"]
+    log(f"  written {po['written_per_order']} / consumed {po['consumed_per_order']} per confirmed order "
+        f"({po['batch']['confirmed']} confirmed{'' if po['settled'] else ', offsets did not settle'})")
+
+    log("3. capacity ramp")
+    meter.mark("ramp-start")
+    result["capacity"] = await ramp(run)
+    meter.mark("ramp-end")
+    capacity = result["capacity"]["sustained_confirmed_per_s"]
+    log(f"  sustained: {capacity:g} confirmed/s ({result['capacity']['limited_by']})")
+
+    rate = round(capacity / 2, 2) if capacity else profile.ramp_rates[0] / 2
+    await quiet(run, "the ramp")
+    log(f"4. latency at half capacity: {rate:g} checkouts/s for {profile.latency_s:g} s, open loop")
+    meter.mark("latency-start")
+    latency, _ = await latency_phase(run, rate)
+    meter.mark("latency-end")
+    result["latency"] = latency
+    log(f"  placed->CONFIRMED p99 {latency['placed_to_confirmed_ms']['p99']} ms, checkout p99 "
+        f"{latency['checkout_ms']['p99']} ms, mirror lag p99 {latency['mirror_lag_ms']['p99']} ms, "
+        f"errors {sum(latency['errors'].values())}")
+
+    log("5. cost")
+    confirmed = {"latency": latency["confirmed"],
+                 "whole_load": sum(1 for ph in run.phases for v in ph.orders if v.status == "CONFIRMED")}
+    result["cost"] = cost(meter, pids, confirmed)
+
+
+async def flash_sale(run: Run, result: dict[str, Any], meter: CpuMeter) -> None:
+    """A capacity ramp where every order is one line of the same SKU: all reservations meet on one stock."""
+    sku = flash_sku()
+    await quiet(run, "the usual mix" if "latency" in result else "the idle baseline")
+    run.log(f"3b. capacity ramp, flash sale: every order 1 x {sku}")
+    meter.mark("flash-start")
+    capacity = await ramp(run, "flash")
+    meter.mark("flash-end")
+    result["flash"] = {"sku": sku, "quantity": 1, "capacity": capacity}
+    run.log(f"  sustained: {capacity['sustained_confirmed_per_s']:g} confirmed/s ({capacity['limited_by']})")
+
+
 async def measure(stack: Stack, profile: Profile, log: Log, *, skip_ceilings: bool = False,
-                  log_dir: Path | None = None, profile_dir: Path | None = None) -> dict[str, Any]:
-    """Every phase of the benchmark against ``stack``; the figures as one dict."""
+                  log_dir: Path | None = None, profile_dir: Path | None = None,
+                  workload: str = "all") -> dict[str, Any]:
+    """Every phase of the benchmark against ``stack``; the figures as one dict.
+
+    ``workload``: ``usual`` (the mix of 1-3 random SKUs: per order, capacity, latency, cost),
+    ``flash`` (only a capacity ramp where every order is the same SKU) or ``all`` (both, the
+    flash sale last). The ceilings and the idle baseline run for each."""
+    if workload not in WORKLOAD_CHOICES:
+        raise ValueError(f"workload {workload!r}: one of {', '.join(WORKLOAD_CHOICES)}")
     run_id = uuid.uuid4().hex[:8]
     s = stack.settings
     result: dict[str, Any] = {
         "bench": {"profile": profile.name, "run_id": run_id, "started_at": datetime.now(timezone.utc).isoformat(),
+                  "workload": workload,
                   "platform": "started by the bench (isolated)" if stack.started_here else "running (--gateway)",
                   "gateway": s.gateway_url, "broker": s.kafka_broker,
                   "topic_partitions": s.topic_partitions, "producer_linger_ms": s.producer_linger_ms,
@@ -391,6 +485,8 @@ async def measure(stack: Stack, profile: Profile, log: Log, *, skip_ceilings: bo
         if profile_dir is not None:
             if py_spy() is None:
                 result["bench"]["notes"].append("--profile: py-spy is not installed (pip install py-spy)")
+            elif workload == "flash":
+                result["bench"]["notes"].append("--profile: no latency phase with --workload flash, nothing sampled")
             else:
                 workers = {n: pid for n, pid in stack.pids.items() if n in SERVICES}
                 run.profiler = Profiler(workers, profile_dir / run_id)
@@ -409,44 +505,21 @@ async def measure(stack: Stack, profile: Profile, log: Log, *, skip_ceilings: bo
             meter.mark("idle-start")
             await asyncio.sleep(profile.idle_s)
             meter.mark("idle-end")
-            log(f"2. messages per order ({profile.per_order_orders} orders at {profile.per_order_rate:g}/s)")
             meter.mark("load-start")
             sampler.start()
-            result["per_order"] = await per_order_phase(run, start)
-            po = result["per_order"]
-            log(f"  written {po['written_per_order']} / consumed {po['consumed_per_order']} per confirmed order "
-                f"({po['batch']['confirmed']} confirmed{'' if po['settled'] else ', offsets did not settle'})")
-
-            log("3. capacity ramp")
-            meter.mark("ramp-start")
-            result["capacity"] = await ramp(run)
-            meter.mark("ramp-end")
-            capacity = result["capacity"]["sustained_confirmed_per_s"]
-            log(f"  sustained: {capacity:g} confirmed/s ({result['capacity']['limited_by']})")
-
-            rate = round(capacity / 2, 2) if capacity else profile.ramp_rates[0] / 2
-            quiet_from = time.monotonic()
-            _, quiet = await settle(s, await snapshot(s), quiet_s=2.0, timeout=60.0, every_reader=True)
-            log(f"   the platform is {'quiet' if quiet else 'NOT quiet'} after the ramp "
-                f"({time.monotonic() - quiet_from:.0f} s: every group caught up, nothing written)")
-            log(f"4. latency at half capacity: {rate:g} checkouts/s for {profile.latency_s:g} s, open loop")
-            meter.mark("latency-start")
-            latency, latency_phase_ = await latency_phase(run, rate)
-            meter.mark("latency-end")
-            result["latency"] = latency
-            log(f"  placed->CONFIRMED p99 {latency['placed_to_confirmed_ms']['p99']} ms, checkout p99 "
-                f"{latency['checkout_ms']['p99']} ms, mirror lag p99 {latency['mirror_lag_ms']['p99']} ms, "
-                f"errors {sum(latency['errors'].values())}")
-
-            log("5. cost")
-            confirmed = {"latency": latency["confirmed"],
-                         "whole_load": sum(1 for ph in run.phases for v in ph.orders if v.status == "CONFIRMED")}
-            result["cost"] = cost(meter, stack.pids, confirmed)
+            if workload in ("usual", "all"):
+                await usual_mix(run, result, meter, start)
+            else:
+                result["cost"] = cost(meter, stack.pids, {})  # the idle figures: no usual-mix phases ran
+            if workload in ("flash", "all"):
+                await flash_sale(run, result, meter)
+            result["steal"] = steal(meter)
+            log(f"   CPU stolen by the hypervisor: {steal_line(result['steal'])}")
             result["cost"]["bench_cpu_s"] = round((cpu_seconds(os.getpid()) or 0.0) - bench_cpu_start, 2)
             result["cost"]["bench_peak_rss_mb"] = memory_mb(os.getpid())["peak_rss_mb"]
             await sampler.stop()
             result["timeline"] = timeline(run.phases, sampler.samples)
-            other = [x for x in result["timeline"]["other_cores"] if x is not None]
+            other = [x for x in result["timeline"].get("other_cores", []) if x is not None]
             result["cost"]["other_load_cores"] = summary(other, 2)
         finally:
             await sampler.stop()

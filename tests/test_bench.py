@@ -31,6 +31,8 @@ FIGURES = [
     ("per_order", "consumed_by_group"),
     ("capacity", "sustained_confirmed_per_s"),
     ("capacity", "steps"),
+    ("flash", "capacity", "sustained_confirmed_per_s"),
+    ("flash", "capacity", "steps"),
     ("latency", "offered_per_s"),
     ("latency", "confirmed"),
     ("latency", "checkout_ms", "p99"),
@@ -47,6 +49,10 @@ FIGURES = [
     ("ratios", "writes_vs_broker"),
     ("targets",),
     ("timeline", "confirmed_per_s"),
+    ("steal", "idle", "share"),
+    ("steal", "latency", "share"),
+    ("steal", "flash", "share"),
+    ("timeline", "steal_cores"),
 ]
 
 
