@@ -112,6 +112,14 @@ class Reservation(BaseModel):
     decided: bool = False
     release_announced: bool = False
 
+    @property
+    def settled(self) -> bool:
+        """Nothing more is owed for this order, so its entry can go (state grows with open orders, not
+        with history): its release is announced, or its outcome is and no line was released yet (the
+        releases of a failed order all come after it and gather afresh). A repeated answer after that
+        starts a new entry and at worst announces the outcome again, which every reader ignores."""
+        return self.release_announced or (self.decided and not self.released)
+
 
 def fold_result(res: Reservation | None, result: Message) -> tuple[Reservation, list[Message]]:
     """Add one SKU's answer; announce the order's outcome once all lines have answered."""

@@ -73,7 +73,7 @@ STOCK_COMMANDS = TopicSpec(
     "An order's lines repartitioned by SKU (reserve, commit, release) and operator stock changes.")
 STOCK_RESULTS = TopicSpec(
     "stock-results", commands.StockResult, "order_id", "inventory", ("inventory",), False,
-    "Per-SKU answers keyed back by order, folded into one Inventory* event per order.")
+    "Per-SKU answers keyed back by order, folded into one Inventory* event per order of two or more lines.")
 
 CATALOG: tuple[TopicSpec, ...] = (
     ORDER_EVENTS, INVENTORY_EVENTS, PAYMENT_EVENTS, NOTIFICATION_EVENTS,

@@ -11,9 +11,12 @@ from unittest import mock
 
 import pytest
 
-from streams.commands import CommitStock, ReleaseStock, ReserveStock
-from streams.events import Contact, FailureReason, Line, OrderConfirmed, OrderFailed, OrderPlaced, Payment
-from streams.topics import STOCK_COMMANDS
+from streams.commands import CommitStock, ReleaseStock, ReserveStock, StockRejected, StockReleased, StockReserved
+from streams.events import (
+    Contact, FailureReason, InventoryFailed, InventoryReleased, InventoryReserved, Line, OrderConfirmed, OrderFailed,
+    OrderPlaced, Payment,
+)
+from streams.topics import INVENTORY_EVENTS, STOCK_COMMANDS, STOCK_RESULTS
 
 LINES = (Line(sku="IPHONE-15", name="iPhone 15", unit_price_paise=7_990_000, quantity=1),
          Line(sku="LAPTOP", name="Laptop", unit_price_paise=6_499_000, quantity=2))
@@ -48,3 +51,28 @@ async def test_split_sends_one_stock_command_per_line(inventory: Any, event: Any
     assert all(isinstance(c, command) for c in commands)
     assert [(c.sku, c.quantity, c.lines_total, c.order_id) for c in commands] == [
         ("IPHONE-15", 1, 2, "o1"), ("LAPTOP", 2, 2, "o1")]
+
+
+ONE_LINE = {"order_id": "o1", "sku": "IPHONE-15", "quantity": 1, "lines_total": 1}
+
+
+@pytest.mark.parametrize("answer, outcome", [
+    (StockReserved(**ONE_LINE), InventoryReserved),
+    (StockRejected(**ONE_LINE, available=0), InventoryFailed),
+    (StockReleased(**ONE_LINE), InventoryReleased),
+])
+async def test_a_one_line_orders_answer_is_announced_at_once(inventory: Any, answer: Any, outcome: type) -> None:
+    """No trip through stock-results and collect: the one answer is the order's outcome."""
+    module, sent = inventory
+    await module.send_answer(answer)
+    assert [(name, type(event)) for name, event in sent] == [(INVENTORY_EVENTS.name, outcome)]
+    assert sent[0][1].order_id == "o1"
+    if outcome is InventoryFailed:
+        assert sent[0][1].short_skus == ("IPHONE-15",)
+
+
+async def test_a_line_of_a_longer_order_goes_to_be_gathered(inventory: Any) -> None:
+    module, sent = inventory
+    answer = StockReserved(**{**ONE_LINE, "lines_total": 2})
+    await module.send_answer(answer)
+    assert sent == [(STOCK_RESULTS.name, answer)]

@@ -261,6 +261,61 @@ def test_release_before_any_reserve_does_not_announce_a_reservation() -> None:
     assert not res.decided
 
 
+def test_a_decided_reservation_with_nothing_released_is_settled() -> None:
+    res, _ = fold_all([reserved_ans("A", 2)])
+    assert not res.settled  # a line still owes its answer
+    res, _ = fold_all([reserved_ans("B", 2)], res)
+    assert res.settled
+
+
+def test_a_release_before_the_decision_keeps_the_entry_until_the_release_is_announced() -> None:
+    res, _ = fold_all([reserved_ans("A", 2), released_ans("A", 2), rejected_ans("B", 2)])
+    assert res.decided and not res.settled  # B's release is still to come, and must find A's
+    res, outs = fold_all([released_ans("B", 2)], res)
+    assert isinstance(outs[0][0], InventoryReleased) and res.settled
+
+
+def announcements(answers: list[Message], forget_settled: bool) -> list[str]:
+    """What ``collect`` announces for ``answers``, keeping every entry, or deleting it once settled."""
+    store: dict[str, Reservation] = {}
+    out: list[str] = []
+    for answer in answers:
+        state, events = fold_result(store.get(answer.order_id), answer)
+        out += [type(e).__name__ for e in events]
+        if forget_settled and state.settled:
+            store.pop(answer.order_id, None)
+        else:
+            store[answer.order_id] = state
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_forgetting_settled_reservations_announces_the_same(seed: int) -> None:
+    """Any order of the answers inventory really sends (each line: its reserve's answer, then its release's
+    if the order failed; or only the release, when it overtook the reserve) is announced the same whether
+    entries are kept for ever or deleted once settled."""
+    rng = random.Random(seed)
+    lines = [f"S{i}" for i in range(rng.randint(2, 4))]
+    n = len(lines)
+    failed = rng.random() < 0.6
+    per_line: list[list[Message]] = []
+    for sku in lines:
+        first = rng.choice([reserved_ans, reserved_ans, rejected_ans])(sku, n)
+        if not failed:
+            per_line.append([first])
+        elif rng.random() < 0.25:
+            per_line.append([released_ans(sku, n)])  # the release overtook the reserve: no reserve answer
+        else:
+            per_line.append([first, released_ans(sku, n)])
+    answers: list[Message] = []
+    while any(per_line):  # interleave the lines, each in its own order
+        line = rng.choice([q for q in per_line if q])
+        answers.append(line.pop(0))
+    kept = announcements(answers, forget_settled=False)
+    assert announcements(answers, forget_settled=True) == kept
+    assert kept.count("InventoryReleased") == (1 if failed else 0)
+
+
 # --- property-style: random command sequences on one SKU ----------------------------------------------------
 
 @pytest.mark.parametrize("seed", range(20))
