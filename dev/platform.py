@@ -155,15 +155,19 @@ class Platform:
         if boot.popen.wait(timeout=120) != 0:
             raise RuntimeError(f"bootstrap failed:\n{boot.tail()}")
         del self.procs["bootstrap"]
-        sim = URL(s.upi_gateway_url)
-        self._spawn("upi-gateway", [sys.executable, "-m", "dev.upi_gateway"], f"{s.upi_gateway_url}/health")
+        self.start_gateway_simulator()
         self._spawn("mail-sink", [sys.executable, "-m", "dev.mail_sink"])
         wait_for_port(s.smtp_host, s.smtp_port)
-        wait_for_port(sim.host or "127.0.0.1", sim.port or 80)
+        self.wait_ready("upi-gateway")
         for service in SERVICES:
             self.start_service(service)
         for service in SERVICES:
             self.wait_ready(service)
+
+    def start_gateway_simulator(self) -> Proc:
+        """The UPI simulator; its ledger is a file in the data dir, so a restart keeps every payment."""
+        return self._spawn("upi-gateway", [sys.executable, "-m", "dev.upi_gateway"],
+                           f"{self.settings.upi_gateway_url}/health")
 
     def start_service(self, service: str, name: str | None = None, extra_env: dict[str, str] | None = None,
                       args: list[str] | None = None) -> Proc:

@@ -9,16 +9,26 @@ its id (the ``Idempotency-Key``): the same id gets the same answer and is charge
     POST /v1/payments/{payment_id}/cancel   void a payment that has no answer yet
     POST /v1/payments/{payment_id}/refund   give an approved payment back
     GET  /v1/payments                       every payment (for invariant checks)
+
+A real gateway does not forget its payments when it restarts, so neither does this one: its
+ledger is a JSON-lines file (``DATA_DIR/upi-gateway.jsonl``, or ``--ledger``), every change
+appended and flushed, so a killed simulator loses nothing the OS has. On start the newest line
+per payment wins, the file is rewritten compacted, and a charge that was still waiting when the
+process died is decided as it would have been (approved, or declined for ``declined@``): its
+answer then reaches the platform late, by a status check, as a slow gateway's would.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import os
 import re
 import uuid
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 from aiohttp import web
 from yarl import URL
@@ -28,13 +38,86 @@ from config.settings import get_settings
 from domain.checkout import VPA_PATTERN
 from domain.privacy import mask_vpa
 
-__all__ = ["make_app"]
+__all__ = ["make_app", "Ledger"]
 
 log = logging.getLogger("megatron.upi_gateway")
 
 
-def make_app(delay_s: float, hang_s: float = 3600.0) -> web.Application:
-    payments: dict[str, dict[str, Any]] = {}
+def decided(vpa: str) -> str | None:
+    """What the simulator answers a VPA, by its name: None for ``timeout@`` (no answer in time)."""
+    name = vpa.split("@", 1)[0].lower()
+    return None if name == "timeout" else "DECLINED" if name == "declined" else "APPROVED"
+
+
+class Ledger:
+    """The simulator's payments by id, in memory and, given a path, in a JSON-lines file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.payments: dict[str, dict[str, Any]] = {}
+        self._file = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.payments = dict(self._read(path))
+            for payment in self.payments.values():
+                if payment["status"] == "PENDING" and payment.get("vpa") and decided(payment["vpa"]):
+                    self._decide(payment, decided(payment["vpa"]))  # its charge died with the last process
+            self._compact(path)
+            self._file = path.open("a", encoding="utf-8")
+
+    @staticmethod
+    def _read(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+        if not path.exists():
+            return
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                try:
+                    payment = json.loads(line)
+                except ValueError:  # the last line of a process killed mid-write
+                    continue
+                yield payment["payment_id"], payment
+
+    def _compact(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as out:
+            for payment in self.payments.values():
+                out.write(json.dumps(payment, separators=(",", ":")) + "\n")
+        os.replace(tmp, path)
+
+    def _decide(self, payment: dict[str, Any], status: str) -> None:
+        payment["status"] = status
+        payment["gateway_ref"] = f"UPI{uuid.uuid4().hex[:12].upper()}"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.payments.get(key)
+
+    def setdefault(self, key: str, payment: dict[str, Any]) -> dict[str, Any]:
+        return self.payments.setdefault(key, payment)
+
+    def save(self, payment: dict[str, Any]) -> None:
+        """Keep ``payment`` as it is now: appended and flushed before the answer that tells of it."""
+        if self._file is not None:
+            self._file.write(json.dumps(payment, separators=(",", ":")) + "\n")
+            self._file.flush()
+
+    def decide(self, payment: dict[str, Any], status: str) -> None:
+        self._decide(payment, status)
+        self.save(payment)
+
+    def __len__(self) -> int:
+        return len(self.payments)
+
+    def values(self) -> list[dict[str, Any]]:
+        return list(self.payments.values())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def make_app(delay_s: float, hang_s: float = 3600.0, ledger: Ledger | None = None) -> web.Application:
+    payments = ledger if ledger is not None else Ledger()
     vpa_re = re.compile(VPA_PATTERN)
 
     async def charge(request: web.Request) -> web.Response:
@@ -53,11 +136,11 @@ def make_app(delay_s: float, hang_s: float = 3600.0) -> web.Application:
                                             "amount_paise": amount, "status": "PENDING", "gateway_ref": None,
                                             "requests": 0})
         payment["requests"] += 1
-        name = vpa.split("@", 1)[0].lower()
-        await asyncio.sleep(hang_s if name == "timeout" else delay_s)
-        if payment["status"] == "PENDING":
-            payment["status"] = "DECLINED" if name == "declined" else "APPROVED"
-            payment["gateway_ref"] = f"UPI{uuid.uuid4().hex[:12].upper()}"
+        payments.save(payment)
+        answer = decided(vpa)
+        await asyncio.sleep(delay_s if answer else hang_s)
+        if payment["status"] == "PENDING" and answer:
+            payments.decide(payment, answer)
             log.info("payment %s for order %s from %s: %s", key, payment["order_id"], mask_vpa(vpa),
                      payment["status"])
         return web.json_response(payment)
@@ -74,22 +157,29 @@ def make_app(delay_s: float, hang_s: float = 3600.0) -> web.Application:
                                             "requests": 0})
         if payment["status"] == "PENDING":
             payment["status"] = "VOIDED"
+            payments.save(payment)
         return web.json_response(payment)
 
     async def refund(request: web.Request) -> web.Response:
         payment = payments.get(request.match_info["payment_id"])
         if payment is None or payment["status"] not in ("APPROVED", "REFUNDED"):
             return web.json_response({"error": "only an approved payment can be refunded"}, status=409)
-        payment["status"] = "REFUNDED"
+        if payment["status"] != "REFUNDED":
+            payment["status"] = "REFUNDED"
+            payments.save(payment)
         return web.json_response(payment)
 
     async def listing(request: web.Request) -> web.Response:
-        return web.json_response(list(payments.values()))
+        return web.json_response(payments.values())
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "payments": len(payments)})
 
+    async def close(_: web.Application) -> None:
+        payments.close()
+
     app = web.Application()
+    app.on_cleanup.append(close)
     app.add_routes([web.post("/v1/payments/{payment_id}", charge), web.get("/v1/payments/{payment_id}", show),
                     web.post("/v1/payments/{payment_id}/cancel", cancel),
                     web.post("/v1/payments/{payment_id}/refund", refund), web.get("/v1/payments", listing),
@@ -103,9 +193,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default=url.host)
     parser.add_argument("--port", type=int, default=url.port)
+    parser.add_argument("--ledger", type=Path, default=s.data_dir / "upi-gateway.jsonl",
+                        help="the JSON-lines file the payments are kept in (default: %(default)s)")
     args = parser.parse_args()
     configure_process_logging()  # one line per decided payment, the VPA masked; no access log
-    web.run_app(make_app(s.upi_sim_delay_ms / 1000), host=args.host, port=args.port, print=None, access_log=None)
+    ledger = Ledger(args.ledger)
+    log.info("ledger %s: %d payments", args.ledger, len(ledger.payments))
+    web.run_app(make_app(s.upi_sim_delay_ms / 1000, ledger=ledger), host=args.host, port=args.port, print=None,
+                access_log=None)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,89 @@
+"""The UPI simulator's ledger (dev/upi_gateway.py) survives its restarts, as a real gateway's does.
+
+Each "restart" is a new app over the same ledger file, the way a killed and restarted simulator
+process reads it back: nothing is shared in memory between the two.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from dev.upi_gateway import Ledger, make_app
+
+CHARGE = {"order_id": "o1", "vpa": "ravi@upi", "amount_paise": 7_990_000}
+
+
+async def started(path: Path) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(make_app(0.0, hang_s=0.01, ledger=Ledger(path)))) as client:
+        yield client
+
+
+async def call(client: TestClient, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async with client.request(method, path, json=body) as r:
+        return r.status, await r.json()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Path:
+    return tmp_path / "upi-gateway.jsonl"
+
+
+async def test_an_approved_payment_is_known_after_a_restart_and_can_be_refunded(ledger: Path) -> None:
+    async for client in started(ledger):
+        status, first = await call(client, "POST", "/v1/payments/p1", CHARGE)
+        assert status == 200 and first["status"] == "APPROVED"
+    async for client in started(ledger):
+        status, again = await call(client, "GET", "/v1/payments/p1")
+        assert status == 200 and again == first
+        status, same = await call(client, "POST", "/v1/payments/p1", CHARGE)  # the same key: the same answer
+        assert same["gateway_ref"] == first["gateway_ref"] and same["requests"] == first["requests"]
+        status, refunded = await call(client, "POST", "/v1/payments/p1/refund")
+        assert status == 200 and refunded["status"] == "REFUNDED"  # not 409: the gateway remembers the charge
+    async for client in started(ledger):
+        _, listed = await call(client, "GET", "/v1/payments")
+        assert [(p["payment_id"], p["status"]) for p in listed] == [("p1", "REFUNDED")]
+        assert await call(client, "GET", "/health") == (200, {"ok": True, "payments": 1})
+
+
+@pytest.mark.parametrize("vpa, after", [("ravi@upi", "APPROVED"), ("declined@upi", "DECLINED"),
+                                        ("timeout@upi", "PENDING")])
+async def test_a_charge_cut_off_by_a_restart_is_decided_as_it_would_have_been(ledger: Path, vpa: str,
+                                                                             after: str) -> None:
+    """The process died while the charge waited: the next one answers it late, by status, as a slow gateway."""
+    before = Ledger(ledger)
+    before.save(before.setdefault("p1", {"payment_id": "p1", "order_id": "o1", "vpa": vpa, "amount_paise": 100,
+                                         "status": "PENDING", "gateway_ref": None, "requests": 1}))
+    before.close()
+    async for client in started(ledger):
+        status, payment = await call(client, "GET", "/v1/payments/p1")
+        assert status == 200 and payment["status"] == after
+        assert (payment["gateway_ref"] is None) == (after == "PENDING")
+
+
+async def test_a_voided_payment_stays_voided(ledger: Path) -> None:
+    async for client in started(ledger):
+        _, voided = await call(client, "POST", "/v1/payments/p1/cancel")
+        assert voided["status"] == "VOIDED"
+    async for client in started(ledger):
+        _, charged = await call(client, "POST", "/v1/payments/p1", CHARGE)
+        assert charged["status"] == "VOIDED"  # a void is final: a late charge does not take money
+
+
+def test_the_ledger_is_compacted_and_a_torn_last_line_is_skipped(ledger: Path) -> None:
+    one = Ledger(ledger)
+    payment = one.setdefault("p1", {"payment_id": "p1", "vpa": "ravi@upi", "status": "PENDING", "gateway_ref": None,
+                                    "requests": 1})
+    one.save(payment)
+    one.decide(payment, "APPROVED")
+    one.close()
+    with ledger.open("a") as f:
+        f.write('{"payment_id": "p2", "sta')  # killed mid-write
+    two = Ledger(ledger)
+    two.close()
+    lines = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert [(p["payment_id"], p["status"]) for p in lines] == [("p1", "APPROVED")]
