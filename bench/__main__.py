@@ -38,6 +38,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                     help="usual: the mix of 1-3 random SKUs per order (per order, capacity, latency, cost); "
                          "flash: only a capacity ramp where every order is 1 x the iPhone 15; "
                          "all (default): the usual mix, then the flash sale")
+    ap.add_argument("--recovery-after", metavar="N,M",
+                    help="measure each stateful worker's recovery (kill, wipe, restart) once the run has placed "
+                         "N orders, then M (topped up at 80%% of the measured capacity); default: once, at the end")
     ap.add_argument("--skip-ceilings", action="store_true", help="skip the broker and bare-agent ceilings")
     ap.add_argument("--profile", action="store_true",
                     help="sample every worker with py-spy during the latency phase (pip install py-spy); "
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rates:
         changes["ramp_rates"] = tuple(float(x) for x in args.rates.split(","))
     profile = dataclasses.replace(profile, **changes)
+    recovery_after = tuple(int(x) for x in args.recovery_after.split(",")) if args.recovery_after else ()
 
     def log(line: str) -> None:
         print(line, flush=True)
@@ -63,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     def go(stack: Stack) -> dict:
         return asyncio.run(measure(stack, profile, log, skip_ceilings=args.skip_ceilings, workload=args.workload,
                                    log_dir=args.output / "logs",
-                                   profile_dir=args.output / "profiles" if args.profile else None))
+                                   profile_dir=args.output / "profiles" if args.profile else None,
+                                   recovery_after=recovery_after))
 
     if args.gateway:
         with tempfile.TemporaryDirectory(prefix="megatron-bench-") as tmp:

@@ -265,6 +265,16 @@ def table(r: dict[str, Any]) -> str:
         row(f"   {name} ({_fmt(st.get('seconds'))} s)", _steal_share(st))
     if not r.get("steal"):
         row("   every phase", "not measured")
+    rec = r.get("recovery") or {}
+    section("7. recovery: a worker killed (SIGKILL), its data dir wiped, restarted; seconds to ready")
+    for point in rec.get("points") or []:
+        if "skipped" in point:
+            row(f"   {point['service']}", f"not measured: {point['skipped']}")
+            continue
+        row(f"   {point['service']} after {_fmt(point['orders'])} orders",
+            f"{_fmt(point['seconds_to_ready'])} s  ({_fmt(point['changelog_records'])} changelog records)")
+    if not rec.get("points"):
+        row("   every worker", f"not measured{': ' + rec['skipped'] if rec.get('skipped') else ''}")
     rt = r.get("ratios") or {}
     section("ratios (informative)")
     row(rt.get("pipeline_vs_bare_agent_formula", ""), None if rt.get("pipeline_vs_bare_agent") is None

@@ -27,6 +27,7 @@ from bench.hops import catalog_ends, journey
 from bench.profile import Profiler, py_spy
 from bench.offsets import Snapshot, per_order, settle, snapshot
 from bench.procstat import STEAL_LIMIT, CpuMeter, CpuSampler, cpu_seconds, memory_mb
+from bench.recovery import RECOVERED, recover
 from bench.stack import Stack
 from bench.stats import histogram_quantiles, summary
 from config.kafka import send_messages
@@ -435,9 +436,46 @@ async def flash_sale(run: Run, result: dict[str, Any], meter: CpuMeter) -> None:
     run.log(f"  sustained: {capacity['sustained_confirmed_per_s']:g} confirmed/s ({capacity['limited_by']})")
 
 
+def placed_so_far(run: Run) -> int:
+    return sum(len(phase.orders) for phase in run.phases)
+
+
+async def recovery_phase(run: Run, result: dict[str, Any], after_orders: tuple[int, ...]) -> None:
+    """Each stateful worker killed, wiped and restarted, once the run has placed each of ``after_orders``
+    (topped up at 80% of the capacity measured; none given: once, with what the run placed)."""
+    run.log("7. recovery: a worker killed with SIGKILL, its data dir wiped, restarted")
+    if run.stack.platform is None:
+        result["recovery"] = {"skipped": "a platform the bench did not start (--gateway)"}
+        run.log("  skipped: the bench did not start this platform")
+        return
+    capacity = (_get_rate(result, "capacity") or _get_rate(result, "flash", "capacity") or 10.0) * 0.8
+    points = []
+    for target in after_orders or (0,):
+        missing = target - placed_so_far(run)
+        if missing > 0:
+            run.log(f"  placing {missing:,} more orders at {capacity:.1f}/s ({missing / capacity / 60:.1f} min)")
+            phase = await run.shoppers.phase(f"fill to {target}", capacity, missing / capacity)
+            run.phases.append(phase)
+            await run.watch.wait_final([v.order_id for v in phase.orders if v.order_id], 120.0)
+        for service in RECOVERED:
+            points.append({"service": service, **await recover(run.stack, service, placed_so_far(run), run.log)})
+    result["recovery"] = {"points": points, "method": (
+        "SIGKILL, the worker's RocksDB folder deleted, the same worker started again; seconds until its "
+        "/health answers 200 (partitions assigned, every table recovered); changelog records = the end "
+        "offsets of its tables' changelogs, what recovery reads at most")}
+
+
+def _get_rate(result: dict[str, Any], *path: str) -> float | None:
+    value: Any = result
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    rate = value.get("sustained_confirmed_per_s") if isinstance(value, dict) else None
+    return float(rate) if rate else None
+
+
 async def measure(stack: Stack, profile: Profile, log: Log, *, skip_ceilings: bool = False,
                   log_dir: Path | None = None, profile_dir: Path | None = None,
-                  workload: str = "all") -> dict[str, Any]:
+                  workload: str = "all", recovery_after: tuple[int, ...] = ()) -> dict[str, Any]:
     """Every phase of the benchmark against ``stack``; the figures as one dict.
 
     ``workload``: ``usual`` (the mix of 1-3 random SKUs: per order, capacity, latency, cost),
@@ -521,6 +559,7 @@ async def measure(stack: Stack, profile: Profile, log: Log, *, skip_ceilings: bo
             result["timeline"] = timeline(run.phases, sampler.samples)
             other = [x for x in result["timeline"].get("other_cores", []) if x is not None]
             result["cost"]["other_load_cores"] = summary(other, 2)
+            await recovery_phase(run, result, recovery_after)  # last: it replaces workers
         finally:
             await sampler.stop()
             await watch.stop()

@@ -36,6 +36,7 @@ class Stack:
     started_here: bool
     workdir: Path
     notes: list[str] = field(default_factory=list)
+    platform: Platform | None = None  # the bench's own, whose workers it may kill and restart
 
 
 def _settings_from(env: dict[str, str]) -> Settings:
@@ -52,7 +53,7 @@ def started_platform(log: Callable[[str], None] = print) -> Iterator[Stack]:
         try:
             platform.start()
             pids = {name: proc.popen.pid for name, proc in platform.procs.items()}
-            yield Stack(platform.settings, {**os.environ, **env}, pids, True, Path(tmp))
+            yield Stack(platform.settings, {**os.environ, **env}, pids, True, Path(tmp), platform=platform)
         finally:
             platform.stop()
             asyncio.run(forget(platform.settings))

@@ -199,6 +199,21 @@ class Platform:
         if proc.alive:
             os.killpg(proc.popen.pid, sig)
 
+    def data_dir_of(self, service: str) -> Path:
+        """The RocksDB folder of ``service``'s worker (one per worker: its web port tells them apart)."""
+        s = self.settings
+        return s.data_dir / f"{s.app_id_prefix}-{service}-{s.service_url(service).rsplit(':', 1)[1]}"
+
+    def kill_and_wipe(self, service: str) -> None:
+        """SIGKILL the worker and delete its RocksDB, as a lost machine would: its restart rebuilds every
+        table from the changelogs."""
+        self.signal(service, signal.SIGKILL)
+        self.procs.pop(service).popen.wait(10)
+        datadir = self.data_dir_of(service)
+        if not datadir.exists():
+            raise FileNotFoundError(f"expected the worker's RocksDB under {datadir}")
+        shutil.rmtree(datadir)
+
     def stop_proc(self, name: str, timeout: float = 20.0) -> int | None:
         """SIGTERM (a clean leave, no stalled rebalance), SIGKILL if it does not go in time."""
         proc = self.procs.pop(name)

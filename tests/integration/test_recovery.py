@@ -8,8 +8,6 @@ for every key, with producers that batch (recovery reads each changelog to its e
 from __future__ import annotations
 
 import asyncio
-import shutil
-import signal
 from typing import Any
 
 import aiohttp
@@ -44,16 +42,6 @@ async def last_values(settings: Settings, topic: str) -> dict[str, bytes]:
     return {key: value for key, value in await read_topic_records(settings, topic)}
 
 
-def kill_and_wipe(platform: Platform, service: str) -> None:
-    platform.signal(service, signal.SIGKILL)
-    platform.procs[service].popen.wait(10)
-    platform.procs.pop(service)
-    s = platform.settings
-    datadir = s.data_dir / f"{s.app_id_prefix}-{service}-{s.service_url(service).rsplit(':', 1)[1]}"
-    assert datadir.exists(), f"expected the worker's RocksDB under {datadir}"
-    shutil.rmtree(datadir)
-
-
 async def restart(platform: Platform, service: str) -> None:
     platform.start_service(service)
     await asyncio.to_thread(platform.wait_ready, service)
@@ -71,7 +59,7 @@ async def test_orders_worker_recovers_every_order(platform: Platform, settings: 
         topic = f"{settings.app_id_prefix}-orders-orders-changelog"
         written = await last_values(settings, topic)
         assert set(placed) <= set(written)
-        kill_and_wipe(platform, "orders")
+        platform.kill_and_wipe("orders")
         await restart(platform, "orders")
         base = settings.service_url("orders")
         for key, value in written.items():
@@ -86,7 +74,7 @@ async def test_inventory_worker_recovers_every_stock_level(platform: Platform, s
         # final orders still commit or release their holds just after: wait until none is held
         written = await eventually(lambda: last_values(settings, topic),
                                    lambda w: "REDMI-13C" in w and StockLevel.model_validate_json(w["REDMI-13C"]).reserved == 0)
-        kill_and_wipe(platform, "inventory")
+        platform.kill_and_wipe("inventory")
         await restart(platform, "inventory")
         base = settings.service_url("inventory")
         for sku, value in written.items():

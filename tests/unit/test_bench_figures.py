@@ -194,3 +194,16 @@ def test_the_chart_draws_the_stolen_cpu(tmp_path: Path) -> None:
           "phases": [{"name": "flash 2/s", "start_s": 0.0, "end_s": 2.0}]}
     path = chart({"bench": {"profile": "quick"}, "machine": {"nproc": 2}, "timeline": tl}, tmp_path / "c.png")
     assert path is not None and path.stat().st_size > 0
+
+
+def test_the_table_shows_each_recovery_and_says_when_it_was_skipped() -> None:
+    from bench.report import table
+
+    measured = {"bench": {"profile": "full"}, "recovery": {"points": [
+        {"service": "orders", "orders": 10_000, "seconds_to_ready": 7.5, "changelog_records": 40_000},
+        {"service": "inventory", "orders": 10_000, "seconds_to_ready": 9.25, "changelog_records": 97_000}]}}
+    text = table(measured)
+    assert "orders after 10,000 orders" in text and "7.50 s  (40,000 changelog records)" in text
+    assert "inventory after 10,000 orders" in text and "9.25 s  (97,000 changelog records)" in text
+    skipped = table({"bench": {"profile": "quick"}, "recovery": {"skipped": "a platform the bench did not start"}})
+    assert "not measured: a platform the bench did not start" in skipped
