@@ -448,7 +448,9 @@ async def recovery_phase(run: Run, result: dict[str, Any], after_orders: tuple[i
         result["recovery"] = {"skipped": "a platform the bench did not start (--gateway)"}
         run.log("  skipped: the bench did not start this platform")
         return
-    capacity = (_get_rate(result, "capacity") or _get_rate(result, "flash", "capacity") or 10.0) * 0.8
+    measured = (result.get("capacity") or {}).get("sustained_confirmed_per_s") \
+        or ((result.get("flash") or {}).get("capacity") or {}).get("sustained_confirmed_per_s")
+    capacity = (measured or 10.0) * 0.8
     points = []
     for target in after_orders or (0,):
         missing = target - placed_so_far(run)
@@ -458,19 +460,12 @@ async def recovery_phase(run: Run, result: dict[str, Any], after_orders: tuple[i
             run.phases.append(phase)
             await run.watch.wait_final([v.order_id for v in phase.orders if v.order_id], 120.0)
         for service in RECOVERED:
-            points.append({"service": service, **await recover(run.stack, service, placed_so_far(run), run.log)})
+            points.append({"service": service, **await recover(run.stack, run.stack.platform, service,
+                                                                placed_so_far(run), run.log)})
     result["recovery"] = {"points": points, "method": (
         "SIGKILL, the worker's RocksDB folder deleted, the same worker started again; seconds until its "
         "/health answers 200 (partitions assigned, every table recovered); changelog records = the end "
         "offsets of its tables' changelogs, what recovery reads at most")}
-
-
-def _get_rate(result: dict[str, Any], *path: str) -> float | None:
-    value: Any = result
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    rate = value.get("sustained_confirmed_per_s") if isinstance(value, dict) else None
-    return float(rate) if rate else None
 
 
 async def measure(stack: Stack, profile: Profile, log: Log, *, skip_ceilings: bool = False,

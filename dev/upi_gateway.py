@@ -60,8 +60,8 @@ class Ledger:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.payments = dict(self._read(path))
             for payment in self.payments.values():
-                if payment["status"] == "PENDING" and payment.get("vpa") and decided(payment["vpa"]):
-                    self._decide(payment, decided(payment["vpa"]))  # its charge died with the last process
+                if payment["status"] == "PENDING" and (answer := decided(payment.get("vpa") or "timeout@")):
+                    self._decide(payment, answer)  # its charge died with the last process
             self._compact(path)
             self._file = path.open("a", encoding="utf-8")
 

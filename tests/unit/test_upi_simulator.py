@@ -7,6 +7,7 @@ process reads it back: nothing is shared in memory between the two.
 from __future__ import annotations
 
 import json
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -18,7 +19,9 @@ from dev.upi_gateway import Ledger, make_app
 CHARGE = {"order_id": "o1", "vpa": "ravi@upi", "amount_paise": 7_990_000}
 
 
+@asynccontextmanager
 async def started(path: Path) -> AsyncIterator[TestClient]:
+    """The simulator (re)started over the ledger file at ``path``."""
     async with TestClient(TestServer(make_app(0.0, hang_s=0.01, ledger=Ledger(path)))) as client:
         yield client
 
@@ -34,17 +37,17 @@ def ledger(tmp_path: Path) -> Path:
 
 
 async def test_an_approved_payment_is_known_after_a_restart_and_can_be_refunded(ledger: Path) -> None:
-    async for client in started(ledger):
+    async with started(ledger) as client:
         status, first = await call(client, "POST", "/v1/payments/p1", CHARGE)
         assert status == 200 and first["status"] == "APPROVED"
-    async for client in started(ledger):
+    async with started(ledger) as client:
         status, again = await call(client, "GET", "/v1/payments/p1")
         assert status == 200 and again == first
         status, same = await call(client, "POST", "/v1/payments/p1", CHARGE)  # the same key: the same answer
         assert same["gateway_ref"] == first["gateway_ref"] and same["requests"] == first["requests"]
         status, refunded = await call(client, "POST", "/v1/payments/p1/refund")
         assert status == 200 and refunded["status"] == "REFUNDED"  # not 409: the gateway remembers the charge
-    async for client in started(ledger):
+    async with started(ledger) as client:
         _, listed = await call(client, "GET", "/v1/payments")
         assert [(p["payment_id"], p["status"]) for p in listed] == [("p1", "REFUNDED")]
         assert await call(client, "GET", "/health") == (200, {"ok": True, "payments": 1})
@@ -59,17 +62,17 @@ async def test_a_charge_cut_off_by_a_restart_is_decided_as_it_would_have_been(le
     before.save(before.setdefault("p1", {"payment_id": "p1", "order_id": "o1", "vpa": vpa, "amount_paise": 100,
                                          "status": "PENDING", "gateway_ref": None, "requests": 1}))
     before.close()
-    async for client in started(ledger):
+    async with started(ledger) as client:
         status, payment = await call(client, "GET", "/v1/payments/p1")
         assert status == 200 and payment["status"] == after
         assert (payment["gateway_ref"] is None) == (after == "PENDING")
 
 
 async def test_a_voided_payment_stays_voided(ledger: Path) -> None:
-    async for client in started(ledger):
+    async with started(ledger) as client:
         _, voided = await call(client, "POST", "/v1/payments/p1/cancel")
         assert voided["status"] == "VOIDED"
-    async for client in started(ledger):
+    async with started(ledger) as client:
         _, charged = await call(client, "POST", "/v1/payments/p1", CHARGE)
         assert charged["status"] == "VOIDED"  # a void is final: a late charge does not take money
 
