@@ -27,7 +27,8 @@ from pathlib import Path
 from yarl import URL
 
 from config.settings import SERVICES, Settings
-from dev.broker import KafkaNode, free_port, wait_for_port
+from config.kafka import bootstrap_servers
+from dev.broker import KafkaCluster, KafkaNode, free_port, wait_for_port
 from dev.stores import ensure_mysql, ensure_redis, stop_store
 from tables.schema import drop_databases
 
@@ -37,7 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 #: private MariaDB and Redis data, when this machine runs none (``make clean`` removes it with the rest of var/)
 STORES = ROOT / "var"
-INFRA = ("broker", "upi-gateway", "mail-sink")  # stopped after the workers, the broker last
+INFRA = ("upi-gateway", "mail-sink")  # stopped after the workers, then the broker's nodes last
+
+
+def is_broker(name: str) -> bool:
+    """``broker``, or ``broker-<id>`` for a node of a local cluster."""
+    return name == "broker" or name.startswith("broker-")
 
 
 def isolated_env(tmp: Path, tag: str) -> dict[str, str]:
@@ -131,15 +137,36 @@ class Platform:
         self.procs[name] = proc
         return proc
 
-    def start_kafka(self) -> None:
-        """The local broker on ``KAFKA_BROKER``'s address, its log in ``KAFKA_STORAGE``."""
+    def broker_addresses(self) -> list[tuple[str, int]]:
+        """The ``host:port`` of every node ``KAFKA_BROKER`` names."""
+        return [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in bootstrap_servers(self.settings).split(",")]
+
+    def cluster(self) -> KafkaCluster:
+        """The local cluster of a ``KAFKA_BROKER`` naming several nodes (``make chaos`` runs three)."""
         s = self.settings
-        url = URL(s.kafka_broker)
-        node = KafkaNode(url.host or "127.0.0.1", url.port or 9092, s.kafka_storage.absolute(),
-                         s.kafka_libs.expanduser())
+        return KafkaCluster.on(self.broker_addresses(), s.kafka_storage.absolute(), s.kafka_libs.expanduser())
+
+    def start_kafka(self) -> None:
+        """The local broker on ``KAFKA_BROKER``'s address, its log in ``KAFKA_STORAGE``; a cluster of one
+        node per address where it names several (processes ``broker-1``, ``broker-2``, ...)."""
+        s = self.settings
+        addresses = self.broker_addresses()
+        if len(addresses) > 1:
+            procs, self.fresh_broker = self.cluster().start(self.log_dir)
+            for i, popen in enumerate(procs, 1):
+                self.procs[f"broker-{i}"] = Proc(f"broker-{i}", popen, self.log_dir / f"broker-{i}.log")
+            return
+        (host, port), = addresses
+        node = KafkaNode(host, port, s.kafka_storage.absolute(), s.kafka_libs.expanduser())
         log = self.log_dir / "broker.log"
         popen, self.fresh_broker = node.start(log)
         self.procs["broker"] = Proc("broker", popen, log)
+
+    def restart_broker(self, node_id: int) -> None:
+        """A node of the local cluster, killed before, started again on its storage; back when it serves."""
+        name = f"broker-{node_id}"
+        popen = self.cluster().restart(node_id, self.log_dir)
+        self.procs[name] = Proc(name, popen, self.log_dir / f"{name}.log")
 
     def start(self) -> None:
         s = self.settings
@@ -228,10 +255,15 @@ class Platform:
 
     def stop(self) -> None:
         """Workers first, then simulators, the broker, and last the stores started here."""
-        workers = [n for n in self.procs if n not in INFRA]
+        workers = [n for n in self.procs if n not in INFRA and not is_broker(n)]
         for name in workers:  # all at once: they leave their groups in parallel
             self.signal(name, signal.SIGTERM)
+        brokers = [n for n in self.procs if is_broker(n)]
         for name in [*workers, *(n for n in INFRA if n in self.procs)]:
-            self.stop_proc(name, timeout=60 if name == "broker" else 20)
+            self.stop_proc(name)
+        for name in brokers:  # a cluster's nodes all at once: the last ones need no quorum to leave
+            self.signal(name, signal.SIGTERM)
+        for name in brokers:
+            self.stop_proc(name, timeout=60)
         while self.stores:
             stop_store(self.stores.pop())

@@ -9,6 +9,12 @@ its id (the ``Idempotency-Key``): the same id gets the same answer and is charge
     POST /v1/payments/{payment_id}/cancel   void a payment that has no answer yet
     POST /v1/payments/{payment_id}/refund   give an approved payment back
     GET  /v1/payments                       every payment (for invariant checks)
+    POST /faults                            misbehave for a while (``make chaos``): body {mode, seconds}
+
+The fault modes are a real gateway's bad minutes: ``error`` answers 503 without charging,
+``reset`` charges and then drops the connection without an answer, ``late`` charges and
+answers only after ``late_s`` (past the payment service's timeout, so the approval arrives
+after it gave up on the call); ``none`` ends a fault early.
 
 A real gateway does not forget its payments when it restarts, so neither does this one: its
 ledger is a JSON-lines file (``DATA_DIR/upi-gateway.jsonl``, or ``--ledger``), every change
@@ -26,6 +32,7 @@ import json
 import logging
 import os
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -116,9 +123,29 @@ class Ledger:
             self._file = None
 
 
-def make_app(delay_s: float, hang_s: float = 3600.0, ledger: Ledger | None = None) -> web.Application:
+FAULT_MODES = ("none", "error", "reset", "late")
+
+
+class Faults:
+    """The fault the simulator is told to show, until when (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self.mode, self.until = "none", 0.0
+        self.shown: dict[str, int] = {}
+
+    def now(self) -> str:
+        """The mode in force for a charge arriving now, counted."""
+        mode = self.mode if time.monotonic() < self.until else "none"
+        if mode != "none":
+            self.shown[mode] = self.shown.get(mode, 0) + 1
+        return mode
+
+
+def make_app(delay_s: float, hang_s: float = 3600.0, ledger: Ledger | None = None,
+             late_s: float = 5.0) -> web.Application:
     payments = ledger if ledger is not None else Ledger()
     vpa_re = re.compile(VPA_PATTERN)
+    faults = Faults()
 
     async def charge(request: web.Request) -> web.Response:
         key = request.match_info["payment_id"]
@@ -129,21 +156,43 @@ def make_app(delay_s: float, hang_s: float = 3600.0, ledger: Ledger | None = Non
         vpa, amount = body.get("vpa", ""), body.get("amount_paise")
         if not isinstance(amount, int) or amount <= 0 or not vpa_re.match(vpa):
             return web.json_response({"error": "vpa and a positive amount_paise are required"}, status=400)
+        fault = faults.now()
+        if fault == "error":
+            return web.json_response({"error": "gateway unavailable (simulated)"}, status=503)
         payment = payments.get(key)
         if payment is not None and payment["status"] != "PENDING":
-            return web.json_response(payment)  # the same key: the same answer, charged once
+            return _answer(request, payment, fault)  # the same key: the same answer, charged once
         payment = payments.setdefault(key, {"payment_id": key, "order_id": body.get("order_id"), "vpa": vpa,
                                             "amount_paise": amount, "status": "PENDING", "gateway_ref": None,
                                             "requests": 0})
         payment["requests"] += 1
         payments.save(payment)
         answer = decided(vpa)
-        await asyncio.sleep(delay_s if answer else hang_s)
+        # shielded: a caller that stops waiting (its timeout) does not stop the charge, at a real gateway
+        await asyncio.shield(decide_after(payment, answer, late_s if fault == "late" else delay_s if answer
+                                          else hang_s))
+        return _answer(request, payment, fault)
+
+    async def decide_after(payment: dict[str, Any], answer: str | None, wait_s: float) -> None:
+        await asyncio.sleep(wait_s)
         if payment["status"] == "PENDING" and answer:
             payments.decide(payment, answer)
-            log.info("payment %s for order %s from %s: %s", key, payment["order_id"], mask_vpa(vpa),
-                     payment["status"])
+            log.info("payment %s for order %s from %s: %s", payment["payment_id"], payment["order_id"],
+                     mask_vpa(payment["vpa"]), payment["status"])
+
+    def _answer(request: web.Request, payment: dict[str, Any], fault: str) -> web.StreamResponse:
+        if fault == "reset" and request.transport is not None:
+            request.transport.abort()  # decided, but the caller never hears it
         return web.json_response(payment)
+
+    async def set_fault(request: web.Request) -> web.Response:
+        body = await request.json()
+        mode, seconds = body.get("mode"), body.get("seconds", 0)
+        if mode not in FAULT_MODES or not isinstance(seconds, (int, float)) or seconds < 0:
+            return web.json_response({"error": f"mode one of {', '.join(FAULT_MODES)}, seconds >= 0"}, status=400)
+        faults.mode, faults.until = mode, time.monotonic() + seconds
+        log.warning("fault %s for %.1fs", mode, seconds)
+        return web.json_response({"mode": mode, "seconds": seconds, "shown": faults.shown})
 
     async def show(request: web.Request) -> web.Response:
         payment = payments.get(request.match_info["payment_id"])
@@ -183,7 +232,7 @@ def make_app(delay_s: float, hang_s: float = 3600.0, ledger: Ledger | None = Non
     app.add_routes([web.post("/v1/payments/{payment_id}", charge), web.get("/v1/payments/{payment_id}", show),
                     web.post("/v1/payments/{payment_id}/cancel", cancel),
                     web.post("/v1/payments/{payment_id}/refund", refund), web.get("/v1/payments", listing),
-                    web.get("/health", health)])
+                    web.post("/faults", set_fault), web.get("/health", health)])
     return app
 
 
@@ -199,7 +248,7 @@ def main() -> None:
     configure_process_logging()  # one line per decided payment, the VPA masked; no access log
     ledger = Ledger(args.ledger)
     log.info("ledger %s: %d payments", args.ledger, len(ledger.payments))
-    web.run_app(make_app(s.upi_sim_delay_ms / 1000, ledger=ledger), host=args.host, port=args.port, print=None,
+    web.run_app(make_app(s.upi_sim_delay_ms / 1000, ledger=ledger, late_s=s.upi_timeout_s + 2), host=args.host, port=args.port, print=None,
                 access_log=None)
 
 

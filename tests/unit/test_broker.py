@@ -37,3 +37,22 @@ def test_missing_jars_say_how_to_get_them(tmp_path: Path) -> None:
     node = KafkaNode("127.0.0.1", 19092, tmp_path / "log", tmp_path / "no-libs")
     with pytest.raises(BrokerUnavailable, match="make kafka"):
         node.start(tmp_path / "broker.log")
+
+
+def test_a_cluster_of_three_is_one_quorum_with_replicated_internal_topics_and_stable_voter_ports(
+        tmp_path: Path) -> None:
+    """``make chaos``'s cluster: every node a voter at ports kept across starts, two replicas in sync."""
+    addresses = [("127.0.0.1", 19092), ("127.0.0.1", 19094), ("127.0.0.1", 19096)]
+    cluster = broker.KafkaCluster.on(addresses, tmp_path / "kafka", tmp_path)
+    assert broker.KafkaCluster.on(addresses, tmp_path / "kafka", tmp_path) == cluster, "voters where last seen"
+    voters = {n.node_id: dict(n.voters)[n.node_id] for n in cluster.nodes}
+    for node in cluster.nodes:
+        props = dict(line.split("=", 1) for line in node.properties(voters[node.node_id]).splitlines() if line)
+        assert props["node.id"] == str(node.node_id)
+        assert props["controller.quorum.voters"] == ",".join(f"{i}@127.0.0.1:{p}" for i, p in sorted(voters.items()))
+        assert props["log.dirs"] == str(tmp_path / "kafka" / f"node-{node.node_id}")
+        assert (props["offsets.topic.replication.factor"], props["min.insync.replicas"]) == ("3", "2")
+        assert "metadata.max.idle.interval.ms" not in props, "voters need the controller's log to move"
+    (tmp_path / "kafka" / "node-2").mkdir(parents=True)
+    (tmp_path / "kafka" / "node-2" / "meta.properties").write_text("version=1\ncluster.id=abc\nnode.id=2\n")
+    assert cluster.cluster_id() == "abc", "a node formatted again joins the cluster it belongs to"

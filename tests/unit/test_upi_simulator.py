@@ -6,11 +6,13 @@ process reads it back: nothing is shared in memory between the two.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -90,3 +92,30 @@ def test_the_ledger_is_compacted_and_a_torn_last_line_is_skipped(ledger: Path) -
     two.close()
     lines = [json.loads(line) for line in ledger.read_text().splitlines()]
     assert [(p["payment_id"], p["status"]) for p in lines] == [("p1", "APPROVED")]
+
+
+async def test_fault_modes_misbehave_for_their_window_and_charge_as_a_real_gateway_would(ledger: Path) -> None:
+    """``make chaos``'s gateway faults: 503 charges nothing, a reset charges without an answer, a late
+    answer charges after the caller's patience; the window ends and the gateway answers again."""
+    async with TestClient(TestServer(make_app(0.0, ledger=Ledger(ledger), late_s=0.3))) as client:
+        assert (await call(client, "POST", "/faults", {"mode": "sideways", "seconds": 1}))[0] == 400
+        await call(client, "POST", "/faults", {"mode": "error", "seconds": 30})
+        assert (await call(client, "POST", "/v1/payments/p1", CHARGE))[0] == 503
+        assert (await call(client, "GET", "/v1/payments/p1"))[0] == 404, "an error charges nothing"
+
+        await call(client, "POST", "/faults", {"mode": "reset", "seconds": 30})
+        with pytest.raises(aiohttp.ClientError):
+            await call(client, "POST", "/v1/payments/p2", CHARGE)
+        assert (await call(client, "GET", "/v1/payments/p2"))[1]["status"] == "APPROVED", "charged, unheard"
+
+        await call(client, "POST", "/faults", {"mode": "late", "seconds": 30})
+        with pytest.raises(asyncio.TimeoutError):
+            async with client.post("/v1/payments/p3", json=CHARGE, timeout=aiohttp.ClientTimeout(total=0.1)):
+                pass
+        await asyncio.sleep(0.4)
+        assert (await call(client, "GET", "/v1/payments/p3"))[1]["status"] == "APPROVED", "approved after the caller left"
+
+        _, ended = await call(client, "POST", "/faults", {"mode": "none", "seconds": 0})
+        assert ended["shown"] == {"error": 1, "reset": 1, "late": 1}
+        status, again = await call(client, "POST", "/v1/payments/p1", CHARGE)
+        assert (status, again["status"]) == (200, "APPROVED"), "the same key is charged once the fault is over"
