@@ -24,7 +24,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yarl import URL
 
 from config.settings import SERVICES, Settings
 from config.kafka import bootstrap_servers
