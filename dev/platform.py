@@ -24,9 +24,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-from config.settings import SERVICES, Settings
 from config.kafka import bootstrap_servers
+from config.settings import SERVICES, Settings
 from dev.broker import KafkaCluster, KafkaNode, free_port, wait_for_port
 from dev.stores import ensure_mysql, ensure_redis, stop_store
 from tables.schema import drop_databases
