@@ -30,6 +30,7 @@ from yarl import URL
 
 from config.backlog import Backlog
 from config.delivery import DeliveryGuard
+from config.kafka import bootstrap_servers
 from config.logs import event_logger, install_personal_data_filter, log_event
 from config.metrics import Metrics
 from config.settings import SERVICES, Settings, get_settings
@@ -46,7 +47,7 @@ log = logging.getLogger("megatron")
 
 def broker_url(settings: Settings) -> str:
     """The broker URL Faust gets: its scheme selects this project's transport (``config.transport``)."""
-    return str(URL(settings.kafka_broker).with_scheme(SCHEME))
+    return ";".join(f"{SCHEME}://{host}" for host in bootstrap_servers(settings).split(","))
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
+import faust
 import pytest
 from faust.transport import by_url
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -200,6 +201,15 @@ def test_the_workers_get_this_transport() -> None:
     url = broker_url(Settings(kafka_broker="kafka://broker:9092"))
     assert url == "kafka-ordered://broker:9092"
     assert by_url(url) is Transport
+
+
+def test_a_cluster_of_brokers_is_one_url_per_node_for_faust() -> None:
+    """``KAFKA_BROKER`` as compose and ``make chaos`` give it, several nodes: Faust gets every one (yarl could
+    not even parse the whole string as one URL, so no worker started on a cluster)."""
+    url = broker_url(Settings(kafka_broker="kafka://kafka-1:9092;kafka-2:9092;kafka-3:9092"))
+    assert url == "kafka-ordered://kafka-1:9092;kafka-ordered://kafka-2:9092;kafka-ordered://kafka-3:9092"
+    app = faust.App("t", broker=url)
+    assert [(u.host, u.port) for u in app.conf.broker] == [("kafka-1", 9092), ("kafka-2", 9092), ("kafka-3", 9092)]
 
 
 async def test_records_fetched_before_recoverys_seek_are_held_back(monkeypatch: pytest.MonkeyPatch) -> None:
