@@ -11,7 +11,7 @@ KAFKA_STAMP := $(KAFKA_LIBS)/.fetched
 # `make run` with KAFKA_BROKER set uses that broker and needs neither Java nor Maven
 RUN_BROKER := $(if $(KAFKA_BROKER),,$(KAFKA_STAMP))
 
-.PHONY: run test unit install kafka clean bench
+.PHONY: run test unit install kafka clean bench chaos
 
 $(STAMP): setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ unit: $(STAMP)
 
 bench: $(STAMP) $(KAFKA_STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
+
+# A fault schedule under load on a three-node Kafka cluster (README: "Chaos"); CHAOS_ARGS="--seed 2 --duration 120"
+chaos: $(STAMP) $(KAFKA_STAMP)
+	$(PY) -m chaos $(CHAOS_ARGS)
 
 # Start from nothing: the mirror databases and carts of `make run` (where MySQL and Redis
 # answer), then var/ (the broker's log, the tables, private MariaDB and Redis data, logs).

@@ -201,10 +201,10 @@ class KafkaCluster:
 
     def cluster_id(self) -> str:
         """The id the formatted nodes share, or a new one for a new cluster."""
-        ids = {n.cluster_id() for n in self.nodes} - {None}
+        ids = sorted({i for i in (n.cluster_id() for n in self.nodes) if i is not None})
         if len(ids) > 1:
-            raise BrokerUnavailable(f"the nodes' storages belong to different clusters {sorted(ids)}")  # type: ignore[arg-type]
-        return ids.pop() if ids else new_cluster_id()  # type: ignore[return-value]
+            raise BrokerUnavailable(f"the nodes' storages belong to different clusters {ids}")
+        return ids[0] if ids else new_cluster_id()
 
     def start(self, log_dir: Path) -> tuple[list[subprocess.Popen[bytes]], bool]:
         """Every node at once (a quorum needs a majority before any serves), then wait for each.

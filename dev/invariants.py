@@ -11,8 +11,11 @@ mirror, and lists every broken rule (an empty list means all hold):
   nothing is negative, in the inventory service and in ``inventory_db.stock``;
 - the mirror: ``orders_db.orders`` has each order with its final status.
 
+:func:`check` names the rule each finding breaks (:data:`INVARIANTS`), so a chaos run counts
+violations per invariant; :func:`violations` is the same findings as plain lines.
 :func:`skipped_records` reads the workers' logs instead: every record of a topic a service
-reads was handled (or dead-lettered) by one of its workers, with no offset left out.
+reads was handled (or dead-lettered) by one of its workers, with no offset left out;
+:func:`unnotified` reads ``notification-events``: every final order had its email.
 """
 
 from __future__ import annotations
@@ -24,14 +27,44 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from dataclasses import dataclass
+
 import aiohttp
 
+from config.kafka import read_topic_records
 from config.settings import SERVICES, Settings
 from domain.catalog import PRODUCTS
 from streams.events import FailureReason
 from tables.schema import connect
 
-__all__ = ["stock_levels", "violations", "skipped_records"]
+__all__ = ["stock_levels", "violations", "check", "skipped_records", "unnotified", "Violation", "INVARIANTS"]
+
+#: every invariant a run is judged by, by name, with what it says (the chaos report prints them all)
+INVARIANTS: dict[str, str] = {
+    "lost": "no accepted order lost (the order service knows every order it accepted)",
+    "duplicate": "no duplicate order for one Idempotency-Key",
+    "final": "every accepted order final within the bound after healing",
+    "history": "history only forward, no status twice, a FAILED order with its reason",
+    "double_charge": "no double charge (a CONFIRMED order charged once, its total)",
+    "uncharged": "no CONFIRMED order without its charge",
+    "failed_charged": "no charge kept on a FAILED order",
+    "oversell": "no oversell: on hand went down by exactly the units confirmed, nothing left reserved",
+    "negative": "no negative stock",
+    "mirror": "mirror equal to the services (stock and order status in MySQL)",
+    "skipped": "no skipped record (every offset of every topic read was handled)",
+    "notified": "every final order told the shopper by email",
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: which invariant (a key of :data:`INVARIANTS`) and what was seen."""
+
+    invariant: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
 
 ORDER = ["CREATED", "INVENTORY_RESERVED", "CONFIRMED", "FAILED"]
 Stock = dict[str, tuple[int, int]]  # sku -> (on_hand, reserved)
@@ -59,35 +92,41 @@ async def _mysql(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def _history_problems(order: dict[str, Any]) -> list[str]:
+def _history_problems(order: dict[str, Any]) -> list[Violation]:
     statuses = [h["status"] for h in order["history"]]
     oid = order["order_id"]
     out = []
     if len(set(statuses)) != len(statuses):
-        out.append(f"order {oid}: a status twice in history {statuses}")
+        out.append(Violation("history", f"order {oid}: a status twice in history {statuses}"))
     if statuses[:1] != ["CREATED"] or [ORDER.index(s) for s in statuses] != sorted(ORDER.index(s) for s in statuses):
-        out.append(f"order {oid}: history out of order {statuses}")
+        out.append(Violation("history", f"order {oid}: history out of order {statuses}"))
     if statuses[-1] != order["status"]:
-        out.append(f"order {oid}: status {order['status']} but history ends {statuses[-1]}")
+        out.append(Violation("history", f"order {oid}: status {order['status']} but history ends {statuses[-1]}"))
     if order["status"] == "FAILED" and order["reason"] not in FailureReason.__members__:
-        out.append(f"order {oid}: FAILED with reason {order['reason']!r}")
+        out.append(Violation("history", f"order {oid}: FAILED with reason {order['reason']!r}"))
     if order["status"] == "CONFIRMED" and order["reason"] is not None:
-        out.append(f"order {oid}: CONFIRMED with reason {order['reason']!r}")
+        out.append(Violation("history", f"order {oid}: CONFIRMED with reason {order['reason']!r}"))
     return out
 
 
 async def violations(settings: Settings, http: aiohttp.ClientSession, order_ids: list[str],
                      stock_before: Stock) -> list[str]:
     """Every broken invariant for these orders, given the stock before they were placed."""
-    out: list[str] = []
+    return [v.text for v in await check(settings, http, order_ids, stock_before)]
+
+
+async def check(settings: Settings, http: aiohttp.ClientSession, order_ids: list[str],
+                stock_before: Stock) -> list[Violation]:
+    """:func:`violations`, each finding with the invariant it breaks."""
+    out: list[Violation] = []
     base = settings.service_url("orders")
     answers = await asyncio.gather(*(_get(http, f"{base}/orders/{oid}?wait=0") for oid in order_ids))
     orders = []
     for oid, (status, body) in zip(order_ids, answers):
         if status != 200:
-            out.append(f"order {oid}: GET answered {status} {body}")
+            out.append(Violation("lost", f"order {oid}: GET answered {status} {body}"))
         elif body["status"] not in ("CONFIRMED", "FAILED"):
-            out.append(f"order {oid}: not final ({body['status']})")
+            out.append(Violation("final", f"order {oid}: not final ({body['status']})"))
         else:
             orders.append(body)
             out += _history_problems(body)
@@ -98,11 +137,14 @@ async def violations(settings: Settings, http: aiohttp.ClientSession, order_ids:
         if payment.get("status") == "APPROVED":
             charges[payment.get("order_id") or ""].append(payment)
     for order in orders:
-        held = charges.get(order["order_id"], [])
-        if order["status"] == "CONFIRMED" and [p["amount_paise"] for p in held] != [order["total_paise"]]:
-            out.append(f"order {order['order_id']}: CONFIRMED but charged {[p['amount_paise'] for p in held]}")
+        oid, held = order["order_id"], charges.get(order["order_id"], [])
+        amounts = [p["amount_paise"] for p in held]
+        if order["status"] == "CONFIRMED" and amounts != [order["total_paise"]]:
+            out.append(Violation("double_charge" if held else "uncharged",
+                                 f"order {oid}: CONFIRMED but charged {amounts}"))
         if order["status"] == "FAILED" and held:
-            out.append(f"order {order['order_id']}: FAILED but still charged {[p['payment_id'] for p in held]}")
+            out.append(Violation("failed_charged",
+                                 f"order {oid}: FAILED but still charged {[p['payment_id'] for p in held]}"))
 
     sold: Counter[str] = Counter()
     for order in orders:
@@ -115,11 +157,11 @@ async def violations(settings: Settings, http: aiohttp.ClientSession, order_ids:
     for sku, (on_hand_before, reserved_before) in stock_before.items():
         expected = (on_hand_before - sold[sku], reserved_before)
         if after[sku] != expected:
-            out.append(f"stock {sku}: (on_hand, reserved) {after[sku]}, expected {expected}")
+            out.append(Violation("oversell", f"stock {sku}: (on_hand, reserved) {after[sku]}, expected {expected}"))
         if mirrored.get(sku) != after[sku]:
-            out.append(f"stock {sku}: mirror has {mirrored.get(sku)}, service {after[sku]}")
+            out.append(Violation("mirror", f"stock {sku}: mirror has {mirrored.get(sku)}, service {after[sku]}"))
         if min(after[sku]) < 0:
-            out.append(f"stock {sku}: negative {after[sku]}")
+            out.append(Violation("negative", f"stock {sku}: negative {after[sku]}"))
 
     if orders:
         ids = ", ".join(f"'{o['order_id']}'" for o in orders)
@@ -127,8 +169,8 @@ async def violations(settings: Settings, http: aiohttp.ClientSession, order_ids:
                                            f"WHERE order_id IN ({ids})"))
         for order in orders:
             if rows.get(order["order_id"]) != order["status"]:
-                out.append(f"order {order['order_id']}: mirror has {rows.get(order['order_id'])}, "
-                           f"service {order['status']}")
+                out.append(Violation("mirror", f"order {order['order_id']}: mirror has {rows.get(order['order_id'])}, "
+                                               f"service {order['status']}"))
     return out
 
 
@@ -175,3 +217,16 @@ def skipped_records(log_dir: Path) -> list[str]:
         if holes:
             out.append(f"{service} never handled {topic}[{partition}] offsets {_ranges(holes)}")
     return out
+
+
+async def unnotified(settings: Settings, final_order_ids: list[str]) -> list[str]:
+    """Final orders with no email sent (``NotificationSent`` on ``notification-events``)."""
+    emailed = set()
+    for _, value in await read_topic_records(settings, "notification-events"):
+        try:
+            event = json.loads(value)
+        except ValueError:
+            continue
+        if event.get("type") == "NotificationSent" and event.get("channel") == "email":
+            emailed.add(event.get("order_id"))
+    return [f"order {oid}: final, but no email sent" for oid in final_order_ids if oid not in emailed]

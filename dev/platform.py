@@ -224,10 +224,11 @@ class Platform:
         if proc.alive:
             os.killpg(proc.popen.pid, sig)
 
-    def data_dir_of(self, service: str) -> Path:
-        """The RocksDB folder of ``service``'s worker (one per worker: its web port tells them apart)."""
+    def data_dir_of(self, service: str, url: str | None = None) -> Path:
+        """The RocksDB folder of ``service``'s worker (one per worker: its web port tells them apart), the
+        first one's or the one serving ``url``."""
         s = self.settings
-        return s.data_dir / f"{s.app_id_prefix}-{service}-{s.service_url(service).rsplit(':', 1)[1]}"
+        return s.data_dir / f"{s.app_id_prefix}-{service}-{(url or s.service_url(service)).rsplit(':', 1)[1]}"
 
     def kill_and_wipe(self, service: str) -> None:
         """SIGKILL the worker and delete its RocksDB, as a lost machine would: its restart rebuilds every

@@ -248,8 +248,8 @@ def main() -> None:
     configure_process_logging()  # one line per decided payment, the VPA masked; no access log
     ledger = Ledger(args.ledger)
     log.info("ledger %s: %d payments", args.ledger, len(ledger.payments))
-    web.run_app(make_app(s.upi_sim_delay_ms / 1000, ledger=ledger, late_s=s.upi_timeout_s + 2), host=args.host, port=args.port, print=None,
-                access_log=None)
+    app = make_app(s.upi_sim_delay_ms / 1000, ledger=ledger, late_s=s.upi_timeout_s + 2)  # past the caller's patience
+    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
 
 
 if __name__ == "__main__":
