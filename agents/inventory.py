@@ -10,7 +10,7 @@ it itself, so such an order (every order of a flash sale) skips ``stock-results`
 
 from __future__ import annotations
 
-from config.app import create_app
+from config.app import create_app, handling_position
 from domain.stock import apply_stock, fold_result, hold_key
 from streams.commands import CommitStock, ReleaseStock, ReserveStock, SetStock, StockResult
 from streams.events import Message, OrderConfirmed, OrderFailed, OrderPlaced
@@ -56,7 +56,7 @@ async def apply_command(command: Message) -> None:
     sku = command.sku  # type: ignore[attr-defined]
     key = hold_key(sku, command.order_id)
     level_before, hold_before = stock.get(sku), None if isinstance(command, SetStock) else holds.get(key)
-    level, hold, answer = apply_stock(level_before, hold_before, command)
+    level, hold, answer = apply_stock(level_before, hold_before, command, handling_position())
     if answer is not None:  # sent first: a crash before the store re-answers the same
         await send_answer(answer)
     if level is not level_before:

@@ -40,7 +40,7 @@ from streams.events import Message, utcnow
 from streams.schema import SCHEMA, DeadLetter
 from streams.topics import TopicSpec, all_topic_names, dlq_name
 
-__all__ = ["create_app", "broker_url", "ServiceApp"]
+__all__ = ["create_app", "broker_url", "handling_position", "ServiceApp"]
 
 log = logging.getLogger("megatron")
 
@@ -234,6 +234,13 @@ class ServiceApp(faust.App):
         if self.tables.data:
             return self.tables.recovery.completed.is_set()
         return True
+
+
+def handling_position() -> tuple[int, int] | None:
+    """(partition, offset) of the record the current agent is handling (None outside an agent): the
+    identity of a command whose effect is absolute, so a redelivery can be told from a new one."""
+    event = faust.current_event()
+    return (event.message.partition, event.message.offset) if event is not None else None
 
 
 def create_app(service: str, settings: Settings | None = None) -> ServiceApp:

@@ -28,6 +28,9 @@ class StockLevel(BaseModel):
     on_hand: int = 0
     reserved: int = 0
     version: int = 0
+    #: (partition, offset) of the last SetStock applied: a count is absolute, so the same one read again
+    #: after a crash (its offset not yet committed) must not undo the sales made since
+    set_at: tuple[int, int] | None = None
 
     @property
     def available(self) -> int:
@@ -63,13 +66,23 @@ def _level_change(level: StockLevel, on_hand: int = 0, reserved: int = 0) -> Sto
                                     "version": level.version + 1})
 
 
-def apply_stock(level: StockLevel | None, hold: Hold | None, cmd: Message) -> StockOutcome:
-    """New level, new hold and the answer (if any) for one stock command."""
+def _read_before(at: tuple[int, int] | None, last: tuple[int, int] | None) -> bool:
+    """A record at ``at`` was applied already: it sits at or before ``last`` in the same partition."""
+    return at is not None and last is not None and at[0] == last[0] and at[1] <= last[1]
+
+
+def apply_stock(level: StockLevel | None, hold: Hold | None, cmd: Message,
+                at: tuple[int, int] | None = None) -> StockOutcome:
+    """New level, new hold and the answer (if any) for one stock command; ``at`` is where the command
+    sits in its topic (partition, offset), which tells a redelivered SetStock from a new one."""
     current = level or StockLevel(sku=getattr(cmd, "sku"))
     if isinstance(cmd, SetStock):
-        if (cmd.only_if_new and level is not None) or cmd.on_hand < current.reserved:
-            return current, None, None  # never fewer on the shelf than promised to open orders
-        return current.model_copy(update={"on_hand": cmd.on_hand, "version": current.version + 1}), None, None
+        # never fewer on the shelf than promised to open orders; a count read again is not counted again
+        if (cmd.only_if_new and level is not None) or cmd.on_hand < current.reserved \
+                or _read_before(at, current.set_at):
+            return current, None, None
+        return current.model_copy(update={"on_hand": cmd.on_hand, "version": current.version + 1,
+                                          "set_at": at}), None, None
     assert isinstance(cmd, (ReserveStock, CommitStock, ReleaseStock))
     line = {"order_id": cmd.order_id, "sku": cmd.sku, "quantity": cmd.quantity, "lines_total": cmd.lines_total}
     if isinstance(cmd, ReserveStock):

@@ -11,7 +11,9 @@ from unittest import mock
 
 import pytest
 
-from streams.commands import CommitStock, ReleaseStock, ReserveStock, StockRejected, StockReleased, StockReserved
+from streams.commands import (
+    CommitStock, ReleaseStock, ReserveStock, SetStock, StockRejected, StockReleased, StockReserved,
+)
 from streams.events import (
     Contact, FailureReason, InventoryFailed, InventoryReleased, InventoryReserved, Line, OrderConfirmed, OrderFailed,
     OrderPlaced, Payment,
@@ -76,3 +78,13 @@ async def test_a_line_of_a_longer_order_goes_to_be_gathered(inventory: Any) -> N
     answer = StockReserved(**{**ONE_LINE, "lines_total": 2})
     await module.send_answer(answer)
     assert sent == [(STOCK_RESULTS.name, answer)]
+
+
+async def test_keep_stock_remembers_where_a_stock_count_was_read(inventory: Any) -> None:
+    """The position of the record handled reaches the stock rule, which skips a count read again."""
+    module, _ = inventory
+    async with module.keep_stock.test_context() as agent:
+        await agent.put(SetStock(order_id="op-1", sku="PIXEL-8", on_hand=12), key=b"PIXEL-8", partition=2)
+        level = module.stock.get("PIXEL-8")
+        assert level is not None and level.on_hand == 12
+        assert level.set_at is not None and level.set_at[0] == 2
