@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
+from aiokafka.errors import KafkaError
+from faust.exceptions import NotReady
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
@@ -174,6 +177,28 @@ class Consumer(faust_aiokafka.Consumer):
 
 
 class Transport(faust_aiokafka.Transport):
-    """The aiokafka transport with the consumer above."""
+    """The aiokafka transport with the consumer above, and topic creation that survives a node down."""
 
     Consumer = Consumer
+
+    async def _get_controller_node(self, owner: Any, client: Any, timeout: int = 30000) -> int | None:
+        """The node to create topics through, asked of each broker in turn.
+
+        Faust asks only the first broker of the metadata, so a worker starting while that node is
+        down (one of three, which the cluster survives) failed to start: found by ``make chaos``."""
+        failed: list[str] = []
+        for node_id in [broker.nodeId for broker in client.cluster.brokers()]:
+            if node_id is None:
+                raise NotReady("Not connected to Kafka Broker")
+            try:
+                answer = await owner.wait(client.send(node_id, faust_aiokafka.MetadataRequest([])), timeout=timeout)
+            except (KafkaError, OSError) as exc:  # that node is down: another one answers for the cluster
+                failed.append(f"node {node_id}: {type(exc).__name__}")
+                continue
+            if answer.stopped:
+                owner.log.info("Shutting down - skipping creation.")
+                return None
+            if failed:
+                log.info("controller asked of another node (%s)", ", ".join(failed))
+            return int(answer.result.controller_id)
+        raise NotReady(f"no Kafka node answered for the controller ({', '.join(failed) or 'no nodes known'})")

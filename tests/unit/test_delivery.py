@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
 import faust
 import pytest
+from aiokafka.errors import NodeNotReadyError
+from faust.exceptions import NotReady
 from faust.transport import by_url
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP as TP_
@@ -210,6 +213,45 @@ def test_a_cluster_of_brokers_is_one_url_per_node_for_faust() -> None:
     assert url == "kafka-ordered://kafka-1:9092;kafka-ordered://kafka-2:9092;kafka-ordered://kafka-3:9092"
     app = faust.App("t", broker=url)
     assert [(u.host, u.port) for u in app.conf.broker] == [("kafka-1", 9092), ("kafka-2", 9092), ("kafka-3", 9092)]
+
+
+class Cluster:
+    """aiokafka's client as topic creation sees it: the nodes of the metadata, some of them down."""
+
+    def __init__(self, nodes: list[int], down: set[int], controller: int) -> None:
+        self.nodes, self.down, self.controller, self.asked = nodes, down, controller, []
+        self.cluster = self
+
+    def brokers(self) -> list[Any]:
+        return [type("Broker", (), {"nodeId": n})() for n in self.nodes]
+
+    async def send(self, node_id: int, request: Any) -> Any:
+        self.asked.append(node_id)
+        if node_id in self.down:
+            raise NodeNotReadyError(f"Attempt to send a request to node which is not ready (node id {node_id}).")
+        return type("Metadata", (), {"controller_id": self.controller})()
+
+
+class Owner:
+    log = logging.getLogger("test")
+
+    async def wait(self, coro: Any, timeout: float) -> Any:
+        return type("Waited", (), {"stopped": False, "result": await coro})()
+
+
+async def test_topics_are_created_while_the_first_node_is_down() -> None:
+    """``make chaos``: a worker restarted while broker 2 (first in the metadata) was down exited with
+    NodeNotReadyError; the other nodes answer for the cluster."""
+    client = Cluster([2, 1, 3], down={2}, controller=3)
+    transport = Transport.__new__(Transport)
+    assert await transport._get_controller_node(Owner(), client) == 3
+    assert client.asked == [2, 1]
+
+
+async def test_no_node_answering_is_not_ready() -> None:
+    client = Cluster([1, 2], down={1, 2}, controller=1)
+    with pytest.raises(NotReady, match="node 1: NodeNotReadyError, node 2: NodeNotReadyError"):
+        await Transport.__new__(Transport)._get_controller_node(Owner(), client)
 
 
 async def test_records_fetched_before_recoverys_seek_are_held_back(monkeypatch: pytest.MonkeyPatch) -> None:
