@@ -79,6 +79,14 @@ class ServiceApp(faust.App):
     event_log: logging.Logger
     backlog: Backlog
 
+    def _new_consumer(self) -> Any:
+        """Faust's consumer; with ``STATIC_MEMBERSHIP`` its group instance id is the worker's web address,
+        read here (at start, after ``--web-host``/``--web-port``) so every worker of a service has its own
+        and keeps it across restarts, as its data dir does."""
+        if self.settings.static_membership and self.conf.web_enabled:
+            self.conf.consumer_group_instance_id = f"{self.conf.id}@{self.conf.web_host}:{self.conf.web_port}"
+        return super()._new_consumer()
+
     def catalog_topic(self, spec: TopicSpec) -> faust.TopicT:
         """The Faust topic of a catalog entry, validating with the pydantic schema."""
         return self.topic(spec.name, schema=SCHEMA, partitions=self.settings.topic_partitions)

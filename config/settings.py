@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         0, ge=0, description="Standby copies of each table on other workers of its service (1 in compose: a "
         "failed worker's partitions resume without replaying the whole changelog).",
     )
+    static_membership: bool = Field(
+        True, description="Each worker joins its consumer group as a static member named by its web address: "
+        "restarted at the same address it takes its partitions back at once, not after the session timeout; "
+        "a worker stopped for good keeps its partitions until that timeout.",
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
         description="At-least-once with idempotent handlers; see the README on `exactly_once`.",

@@ -14,7 +14,7 @@ from faust.transport import by_url
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP as TP_
 
-from config.app import broker_url
+from config.app import broker_url, create_app
 from config.delivery import DeliveryGuard, Verdict
 from config.settings import Settings
 from config.transport import Consumer, Transport
@@ -314,3 +314,13 @@ def test_a_commit_never_passes_a_record_that_was_acknowledged_but_not_handled() 
         g.handled(src, offset)
     assert consumer._new_offset(src) == 4
     assert consumer._acked[src] == [] and consumer._acked_index[src] == set()
+
+
+@pytest.mark.parametrize("static, expected", [(True, "t-cart@127.0.0.1:9999"), (False, None)])
+def test_a_worker_is_a_static_member_named_by_its_web_address(static: bool, expected: str | None) -> None:
+    """Read when the consumer is made, after ``faust worker --web-port`` (two workers of one service differ,
+    and a restarted one is the same member again, so it takes its partitions back without a rebalance)."""
+    app = create_app("cart", Settings(cart_url="http://127.0.0.1:9181", app_id_prefix="t", static_membership=static))
+    app.conf.web_port = 9999  # as the worker command sets it
+    assert app.consumer is not None
+    assert app.conf.consumer_group_instance_id == expected
