@@ -21,7 +21,7 @@ from web.ops import register_ops_views
 
 app = create_app("inventory")
 stock = stock_table(app)
-holds = holds_table(app)
+holds = holds_table(stock)  # entries of the stock table: see tables/stock.py
 reservations = reservations_table(app)
 
 LINE_COMMAND = {OrderPlaced: ReserveStock, OrderConfirmed: CommitStock, OrderFailed: ReleaseStock}
@@ -59,7 +59,7 @@ async def apply_command(command: Message) -> None:
     level, hold, answer = apply_stock(level_before, hold_before, command, handling_position())
     if answer is not None:  # sent first: a crash before the store re-answers the same
         await send_answer(answer)
-    if level is not level_before:
+    if level is not level_before:  # the level, then the hold: apply_stock relies on that order
         stock.put(sku, level)
     if hold is not None and hold is not hold_before:
         holds.put(key, hold)

@@ -122,7 +122,7 @@ async def table_states(settings: Settings, source: Source[M]) -> dict[str, M]:
                 states.pop(key, None)
             else:
                 states[key] = record.value
-    return {key: source.model.model_validate_json(value) for key, value in states.items()}
+    return {key: source.model.model_validate_json(value) for key, value in states.items() if source.table.is_entry(key)}
 
 
 async def rebuild(settings: Settings, target: Settings, states: dict[str, dict[str, Any]]) -> None:

@@ -16,7 +16,7 @@ from streams.commands import (
 )
 from streams.events import InventoryFailed, InventoryReleased, InventoryReserved, Message
 
-__all__ = ["StockLevel", "HoldState", "Hold", "hold_key", "apply_stock", "Reservation", "fold_result"]
+__all__ = ["StockLevel", "HoldState", "Hold", "hold_key", "is_hold_key", "apply_stock", "Reservation", "fold_result"]
 
 
 class StockLevel(BaseModel):
@@ -28,9 +28,10 @@ class StockLevel(BaseModel):
     on_hand: int = 0
     reserved: int = 0
     version: int = 0
-    #: (partition, offset) of the last SetStock applied: a count is absolute, so the same one read again
-    #: after a crash (its offset not yet committed) must not undo the sales made since
-    set_at: tuple[int, int] | None = None
+    #: (partition, offset) of the last stock command that changed this level. A command read again after a
+    #: crash (its offset not yet committed) at or before it is already counted here: a count (absolute) must
+    #: not undo the sales since, a commit must not take its units twice
+    applied_at: tuple[int, int] | None = None
 
     @property
     def available(self) -> int:
@@ -54,16 +55,21 @@ class Hold(BaseModel):
 
 
 def hold_key(sku: str, order_id: str) -> str:
-    """Holds live in the SKU's partition, keyed by SKU and order."""
+    """Holds live in the SKU's partition, beside its level in the one stock table, keyed by SKU and order."""
     return f"{sku}/{order_id}"
+
+
+def is_hold_key(key: str) -> bool:
+    """A hold's key in the stock table (a SKU has no ``/``)."""
+    return "/" in key
 
 
 StockOutcome = tuple[StockLevel, Hold | None, Message | None]
 
 
-def _level_change(level: StockLevel, on_hand: int = 0, reserved: int = 0) -> StockLevel:
+def _level_change(level: StockLevel, at: tuple[int, int] | None, on_hand: int = 0, reserved: int = 0) -> StockLevel:
     return level.model_copy(update={"on_hand": level.on_hand + on_hand, "reserved": level.reserved + reserved,
-                                    "version": level.version + 1})
+                                    "version": level.version + 1, "applied_at": at})
 
 
 def _read_before(at: tuple[int, int] | None, last: tuple[int, int] | None) -> bool:
@@ -73,16 +79,20 @@ def _read_before(at: tuple[int, int] | None, last: tuple[int, int] | None) -> bo
 
 def apply_stock(level: StockLevel | None, hold: Hold | None, cmd: Message,
                 at: tuple[int, int] | None = None) -> StockOutcome:
-    """New level, new hold and the answer (if any) for one stock command; ``at`` is where the command
-    sits in its topic (partition, offset), which tells a redelivered SetStock from a new one."""
+    """New level, new hold and the answer (if any) for one stock command.
+
+    ``at`` is where the command sits in its topic (partition, offset). The level and the hold are
+    written in that order to one changelog partition, so a crash keeps a prefix of the writes: a
+    command read again finds both written, neither, or only the level. A level at or past ``at``
+    already counts the command, and only the hold and the answer are made again."""
     current = level or StockLevel(sku=getattr(cmd, "sku"))
+    counted = _read_before(at, current.applied_at)
     if isinstance(cmd, SetStock):
         # never fewer on the shelf than promised to open orders; a count read again is not counted again
-        if (cmd.only_if_new and level is not None) or cmd.on_hand < current.reserved \
-                or _read_before(at, current.set_at):
+        if (cmd.only_if_new and level is not None) or cmd.on_hand < current.reserved or counted:
             return current, None, None
         return current.model_copy(update={"on_hand": cmd.on_hand, "version": current.version + 1,
-                                          "set_at": at}), None, None
+                                          "applied_at": at}), None, None
     assert isinstance(cmd, (ReserveStock, CommitStock, ReleaseStock))
     line = {"order_id": cmd.order_id, "sku": cmd.sku, "quantity": cmd.quantity, "lines_total": cmd.lines_total}
     if isinstance(cmd, ReserveStock):
@@ -92,21 +102,27 @@ def apply_stock(level: StockLevel | None, hold: Hold | None, cmd: Message,
             if hold.state is HoldState.RELEASED:
                 return current, hold, None
             return current, hold, StockReserved(**line)
+        if counted:  # reserved (a rejection changes no level), the hold lost in the crash
+            return current, Hold(quantity=cmd.quantity, state=HoldState.HELD), StockReserved(**line)
         if current.available < cmd.quantity:
             return current, Hold(quantity=cmd.quantity, state=HoldState.REJECTED), \
                 StockRejected(**line, available=current.available)
-        return _level_change(current, reserved=cmd.quantity), Hold(quantity=cmd.quantity, state=HoldState.HELD), \
+        return _level_change(current, at, reserved=cmd.quantity), Hold(quantity=cmd.quantity, state=HoldState.HELD), \
             StockReserved(**line)
     if isinstance(cmd, CommitStock):
         if hold is None or hold.state is not HoldState.HELD:
             return current, hold, None
-        return _level_change(current, on_hand=-hold.quantity, reserved=-hold.quantity), \
-            Hold(quantity=hold.quantity, state=HoldState.COMMITTED), None
+        committed = Hold(quantity=hold.quantity, state=HoldState.COMMITTED)
+        if counted:
+            return current, committed, None
+        return _level_change(current, at, on_hand=-hold.quantity, reserved=-hold.quantity), committed, None
     # ReleaseStock: give back what is held; a line never held is marked so a late reserve cannot take it
     released = StockReleased(**line)
     if hold is not None and hold.state is HoldState.HELD:
-        return _level_change(current, reserved=-hold.quantity), \
-            Hold(quantity=hold.quantity, state=HoldState.RELEASED), released
+        given_back = Hold(quantity=hold.quantity, state=HoldState.RELEASED)
+        if counted:
+            return current, given_back, released
+        return _level_change(current, at, reserved=-hold.quantity), given_back, released
     if hold is not None and hold.state is HoldState.COMMITTED:
         return current, hold, None  # sold: a confirmed order keeps its units
     return current, Hold(quantity=cmd.quantity, state=HoldState.RELEASED), released

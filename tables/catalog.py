@@ -10,7 +10,7 @@ both catalogs to the agents as they are declared.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -18,11 +18,11 @@ from config.settings import Settings
 from domain.notifications import Sent
 from domain.orders import Order
 from domain.payment import PaymentState
-from domain.stock import Hold, Reservation, StockLevel
+from domain.stock import Reservation, StockLevel, is_hold_key
 from tables.mirror import MirrorSpec
 from tables.rows import ORDERS_MIRROR, PAYMENTS_MIRROR, STOCK_MIRROR
 
-__all__ = ["TableSpec", "TABLES", "ORDERS", "STOCK", "HOLDS", "RESERVATIONS", "PAYMENTS", "SENT", "MIRRORED",
+__all__ = ["TableSpec", "TABLES", "ORDERS", "STOCK", "RESERVATIONS", "PAYMENTS", "SENT", "MIRRORED",
            "tables_of", "changelog_topics"]
 
 M = TypeVar("M", bound=BaseModel)
@@ -38,6 +38,12 @@ class TableSpec(Generic[M]):
     model: type[M]
     help: str
     mirror: MirrorSpec[M] | None = None
+    #: the keys whose values are ``model``, where the table keeps other entries too (the stock its holds)
+    keys: Callable[[str], bool] | None = None
+
+    def is_entry(self, key: str) -> bool:
+        """Whether ``key`` is an entry of ``model``."""
+        return self.keys is None or self.keys(key)
 
     def changelog(self, settings: Settings) -> str:
         """Faust's changelog topic of the table: ``<app id>-<table>-changelog`` (``faust/tables/base.py``),
@@ -48,9 +54,9 @@ class TableSpec(Generic[M]):
 ORDERS: TableSpec[Order] = TableSpec(
     "orders", "orders", "order_id", Order, "Orders by order_id: status, lines, history.", ORDERS_MIRROR)
 STOCK: TableSpec[StockLevel] = TableSpec(
-    "stock", "inventory", "sku", StockLevel, "Units on hand and reserved, by SKU.", STOCK_MIRROR)
-HOLDS: TableSpec[Hold] = TableSpec(
-    "holds", "inventory", "sku/order_id", Hold, "What each order holds of each SKU, keyed SKU/order_id.")
+    "stock", "inventory", "sku", StockLevel, "Units on hand and reserved, by SKU; beside each SKU what each order "
+    "holds of it, keyed SKU/order_id (one changelog, so a crash keeps a command's level and hold together).",
+    STOCK_MIRROR, keys=lambda key: not is_hold_key(key))
 RESERVATIONS: TableSpec[Reservation] = TableSpec(
     "reservations", "inventory", "order_id", Reservation, "Per-SKU answers gathered per order_id.")
 PAYMENTS: TableSpec[PaymentState] = TableSpec(
@@ -60,7 +66,7 @@ SENT: TableSpec[Sent] = TableSpec(
     "sent", "notification", "order_id", Sent, "Notifications delivered per order_id, by status and channel.")
 
 #: in the order of ``config.settings.SERVICES``, each service's tables in the order it declares them
-TABLES: tuple[TableSpec[Any], ...] = (ORDERS, STOCK, HOLDS, RESERVATIONS, PAYMENTS, SENT)
+TABLES: tuple[TableSpec[Any], ...] = (ORDERS, STOCK, RESERVATIONS, PAYMENTS, SENT)
 #: the tables mirrored to MySQL, what ``megatron mirror-rebuild`` rebuilds from
 MIRRORED: tuple[TableSpec[Any], ...] = tuple(t for t in TABLES if t.mirror is not None)
 

@@ -8,7 +8,7 @@ are the model's JSON. Every write goes to the changelog and, if mirrored, to the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generic, Iterator, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, TypeVar, overload
 
 import faust
 from pydantic import BaseModel
@@ -22,19 +22,29 @@ if TYPE_CHECKING:
 __all__ = ["ModelTable", "model_table"]
 
 M = TypeVar("M", bound=BaseModel)
+N = TypeVar("N", bound=BaseModel)
 
 
 class ModelTable(Generic[M]):
-    """Typed access to one RocksDB-backed table."""
+    """Typed access to one RocksDB-backed table, or to the entries of it whose keys ``where`` picks."""
 
-    def __init__(self, app: faust.App, name: str, model: type[M], *, help: str,
-                 mirror: tuple[MySQLMirror, MirrorSpec[M]] | None = None) -> None:
+    def __init__(self, app: faust.App | None, name: str, model: type[M], *, help: str,
+                 mirror: tuple[MySQLMirror, MirrorSpec[M]] | None = None,
+                 where: Callable[[str], bool] | None = None, table: Any = None) -> None:
         self.model = model
         self.mirror = mirror
+        self.where = where
+        self.primary = table is None  # False for a view of another model in a table declared before
         # bytes types make Faust pick the raw codec for keys and values (tables/base.py)
-        self.table = app.Table(name, key_type=bytes, value_type=bytes, help=help)
+        self.table = table if table is not None else app.Table(name, key_type=bytes, value_type=bytes, help=help)
         if mirror is not None:
             self.table.on_recover(self._mirror_recovered)
+
+    def view(self, model: type[N], where: Callable[[str], bool]) -> "ModelTable[N]":
+        """Entries of another model in the same table (its keys picked by ``where``): written to the same
+        changelog partition as this table's, in the order of the writes, so a crash keeps or drops them
+        together with the writes before them."""
+        return ModelTable(None, self.name, model, help="", where=where, table=self.table)
 
     async def _mirror_recovered(self) -> None:
         """After recovery, mirror every entry again: rows buffered when a worker died are not lost.
@@ -67,7 +77,9 @@ class ModelTable(Generic[M]):
     def items(self) -> Iterator[tuple[str, M]]:
         """Entries of the partitions this worker owns (RocksDB reads are per partition)."""
         for key, raw in self.table.items():
-            yield (key.decode() if isinstance(key, bytes) else key), self.model.model_validate_json(raw)
+            name = key.decode() if isinstance(key, bytes) else key
+            if self.where is None or self.where(name):
+                yield name, self.model.model_validate_json(raw)
 
 
 @overload
@@ -85,10 +97,11 @@ def model_table(app: "ServiceApp", name: "str | TableSpec[M]", model: type[M] | 
 
     Given a :class:`~tables.catalog.TableSpec` instead, the table is that catalog entry: the factories
     of ``tables/`` build theirs so, and a table cannot drift from what the catalog says of it."""
+    where = None
     if not isinstance(name, str):
-        name, model, help, mirror = name.name, name.model, name.help, name.mirror
+        name, model, help, mirror, where = name.name, name.model, name.help, name.mirror, name.keys
     if model is None or help is None:
         raise TypeError("model_table(app, name, model, help=...) needs a model and a help text")
     if mirror is None:
-        return ModelTable(app, name, model, help=help)
-    return ModelTable(app, name, model, help=help, mirror=(mirror_of(app, mirror.database), mirror))
+        return ModelTable(app, name, model, help=help, where=where)
+    return ModelTable(app, name, model, help=help, mirror=(mirror_of(app, mirror.database), mirror), where=where)

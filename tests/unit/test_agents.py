@@ -14,11 +14,14 @@ import pytest
 from streams.commands import (
     CommitStock, ReleaseStock, ReserveStock, SetStock, StockRejected, StockReleased, StockReserved,
 )
+from domain.stock import Hold, HoldState, StockLevel, is_hold_key
 from streams.events import (
     Contact, FailureReason, InventoryFailed, InventoryReleased, InventoryReserved, Line, OrderConfirmed, OrderFailed,
     OrderPlaced, Payment,
 )
 from streams.topics import INVENTORY_EVENTS, STOCK_COMMANDS, STOCK_RESULTS
+from tables.catalog import STOCK
+from tables.model_table import ModelTable
 
 LINES = (Line(sku="IPHONE-15", name="iPhone 15", unit_price_paise=7_990_000, quantity=1),
          Line(sku="LAPTOP", name="Laptop", unit_price_paise=6_499_000, quantity=2))
@@ -87,4 +90,22 @@ async def test_keep_stock_remembers_where_a_stock_count_was_read(inventory: Any)
         await agent.put(SetStock(order_id="op-1", sku="PIXEL-8", on_hand=12), key=b"PIXEL-8", partition=2)
         level = module.stock.get("PIXEL-8")
         assert level is not None and level.on_hand == 12
-        assert level.set_at is not None and level.set_at[0] == 2
+        assert level.applied_at is not None and level.applied_at[0] == 2
+
+
+async def test_a_hold_is_an_entry_of_the_stock_table_beside_its_level(inventory: Any) -> None:
+    """One changelog for both (see tables/stock.py); each view reads only its own entries."""
+    module, _ = inventory
+    assert module.holds.table is module.stock.table
+    async with module.keep_stock.test_context() as agent:
+        await agent.put(SetStock(order_id="op-1", sku="PIXEL-8", on_hand=12), key=b"PIXEL-8")
+        await agent.put(ReserveStock(order_id="o9", sku="PIXEL-8", quantity=2, lines_total=1), key=b"PIXEL-8")
+        level, hold = module.stock.get("PIXEL-8"), module.holds.get("PIXEL-8/o9")
+    assert level is not None and (level.on_hand, level.reserved) == (12, 2)
+    assert hold is not None and hold.state is HoldState.HELD
+    # what the mirror's recovery and the views iterate: a plain mapping standing in for the RocksDB partitions
+    raw = type("Partitions", (dict,), {"name": "stock"})(
+        {k.encode(): v.model_dump_json().encode() for k, v in (("PIXEL-8", level), ("PIXEL-8/o9", hold))})
+    stock = ModelTable(None, "stock", StockLevel, help="", where=STOCK.keys, table=raw)
+    assert [k for k, _ in stock.items()] == ["PIXEL-8"]
+    assert [k for k, _ in stock.view(Hold, is_hold_key).items()] == ["PIXEL-8/o9"]

@@ -122,7 +122,9 @@ def test_every_table_of_every_service_is_its_catalog_entry(modules: dict[str, Mo
         declared = {table.name: table for table in app.tables.values()}
         specs = {spec.name: spec for spec in tables_of(service)}
         assert list(declared) == list(specs), f"{service}: tables/catalog.py must list the tables its app declares"
-        wrappers = {v.name: v for v in vars(module).values() if isinstance(v, ModelTable)}
+        wrappers = {v.name: v for v in vars(module).values() if isinstance(v, ModelTable) and v.primary}
+        views = [v for v in vars(module).values() if isinstance(v, ModelTable) and not v.primary]
+        assert all(v.table is declared[v.name] for v in views), f"{service}: a view is of a table its app declares"
         reads = {BY_NAME[topic].key for topic in read_topics(module)}
         for name, spec in specs.items():
             table = declared[name]
