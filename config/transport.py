@@ -200,5 +200,11 @@ class Transport(faust_aiokafka.Transport):
                 return None
             if failed:
                 log.info("controller asked of another node (%s)", ", ".join(failed))
-            return int(answer.result.controller_id)
+            controller = int(answer.result.controller_id)
+            if controller != node_id and not await client.ready(controller):
+                # the metadata may still name a node that just died; a KRaft broker forwards topic creation
+                log.info("controller %d named by node %d cannot be reached; creating through %d",
+                         controller, node_id, node_id)
+                return node_id
+            return controller
         raise NotReady(f"no Kafka node answered for the controller ({', '.join(failed) or 'no nodes known'})")

@@ -231,6 +231,9 @@ class Cluster:
             raise NodeNotReadyError(f"Attempt to send a request to node which is not ready (node id {node_id}).")
         return type("Metadata", (), {"controller_id": self.controller})()
 
+    async def ready(self, node_id: int) -> bool:
+        return node_id not in self.down
+
 
 class Owner:
     log = logging.getLogger("test")
@@ -246,6 +249,13 @@ async def test_topics_are_created_while_the_first_node_is_down() -> None:
     transport = Transport.__new__(Transport)
     assert await transport._get_controller_node(Owner(), client) == 3
     assert client.asked == [2, 1]
+
+
+async def test_a_controller_that_cannot_be_reached_is_not_asked_to_create_topics() -> None:
+    """``make chaos`` (seed 1): node 1 answered that node 2, just killed, was the controller, and the worker
+    exited when the CreateTopics request could not be sent there; the node that answered forwards it."""
+    client = Cluster([1, 2, 3], down={2}, controller=2)
+    assert await Transport.__new__(Transport)._get_controller_node(Owner(), client) == 1
 
 
 async def test_no_node_answering_is_not_ready() -> None:
