@@ -22,7 +22,7 @@ from chaos.inject import Injected
 from chaos.schedule import describe
 from chaos.shoppers import APPROVING_VPA, Visit
 from config.settings import Settings
-from dev.invariants import INVARIANTS, Stock, Violation, check, skipped_records, unnotified
+from dev.invariants import INVARIANTS, Stock, Violation, check, contradicted, skipped_records, unnotified
 
 __all__ = ["Outcome", "judge", "render", "percentiles"]
 
@@ -103,6 +103,8 @@ async def judge(o: Outcome, settings: Settings, http: aiohttp.ClientSession, run
     found += [Violation("skipped", line) for line in skipped_records(settings.log_dir)]
     finals = [oid for oid, order in o.orders.items() if order.get("status") in ("CONFIRMED", "FAILED")]
     found += [Violation("notified", line) for line in await _settled(lambda: unnotified(settings, finals))]
+    ended = {oid: str(o.orders[oid]["status"]) for oid in finals}
+    found += [Violation("announced", line) for line in await contradicted(settings, ended)]
     by_invariant = {name: [v.text for v in found if v.invariant == name] for name in INVARIANTS}
 
     statuses: dict[str, int] = {}

@@ -15,7 +15,9 @@ mirror, and lists every broken rule (an empty list means all hold):
 violations per invariant; :func:`violations` is the same findings as plain lines.
 :func:`skipped_records` reads the workers' logs instead: every record of a topic a service
 reads was handled (or dead-lettered) by one of its workers, with no offset left out;
-:func:`unnotified` reads ``notification-events``: every final order had its email.
+:func:`unnotified` reads ``notification-events``: every final order had its email;
+:func:`contradicted` reads ``order-events``: no order was announced CONFIRMED and FAILED (the
+shopper told both), nor anything but the status it ended with.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from domain.catalog import PRODUCTS
 from streams.events import FailureReason
 from tables.schema import connect
 
-__all__ = ["stock_levels", "violations", "check", "skipped_records", "unnotified", "Violation", "INVARIANTS"]
+__all__ = ["stock_levels", "violations", "check", "skipped_records", "unnotified", "contradicted", "Violation",
+           "INVARIANTS"]
 
 #: every invariant a run is judged by, by name, with what it says (the chaos report prints them all)
 INVARIANTS: dict[str, str] = {
@@ -45,6 +48,7 @@ INVARIANTS: dict[str, str] = {
     "duplicate": "no duplicate order for one Idempotency-Key",
     "final": "every accepted order final within the bound after healing",
     "history": "history only forward, no status twice, a FAILED order with its reason",
+    "announced": "each order announced one outcome on order-events, the one it ended with",
     "double_charge": "no double charge (a CONFIRMED order charged once, its total)",
     "uncharged": "no CONFIRMED order without its charge",
     "failed_charged": "no charge kept on a FAILED order",
@@ -230,3 +234,24 @@ async def unnotified(settings: Settings, final_order_ids: list[str]) -> list[str
         if event.get("type") == "NotificationSent" and event.get("channel") == "email":
             emailed.add(event.get("order_id"))
     return [f"order {oid}: final, but no email sent" for oid in final_order_ids if oid not in emailed]
+
+
+#: the public event that announces each final status
+OUTCOMES = {"OrderConfirmed": "CONFIRMED", "OrderFailed": "FAILED"}
+
+
+async def contradicted(settings: Settings, final_status: dict[str, str]) -> list[str]:
+    """Final orders (id -> status) whose announced outcomes on ``order-events`` are two, or not that status.
+
+    The order service's own history is rebuilt from its table, so a state lost in a crash and decided
+    again differently leaves no trace there; the topic keeps what the shoppers and the services were told."""
+    announced: dict[str, set[str]] = defaultdict(set)
+    for _, value in await read_topic_records(settings, "order-events"):
+        try:
+            event = json.loads(value)
+        except ValueError:
+            continue
+        if event.get("type") in OUTCOMES:
+            announced[event.get("order_id")].add(OUTCOMES[event["type"]])
+    return [f"order {oid}: announced {sorted(announced.get(oid, set()))}, ended {status}"
+            for oid, status in final_status.items() if announced.get(oid, set()) != {status}]
