@@ -83,7 +83,7 @@ class UpiClient(HttpClient):
         if status >= 500 or not isinstance(data, dict):
             return GatewayAnswer.TIMEOUT, None
         answer = data.get("status")
-        if answer in (GatewayAnswer.APPROVED.value, GatewayAnswer.DECLINED.value):
+        if answer in (GatewayAnswer.APPROVED.value, GatewayAnswer.DECLINED.value, GatewayAnswer.VOIDED.value):
             return GatewayAnswer(answer), data.get("gateway_ref")
         return GatewayAnswer.TIMEOUT, None
 
@@ -99,8 +99,8 @@ class UpiClient(HttpClient):
 
     async def cancel(self, payment_id: str) -> tuple[GatewayAnswer, str | None]:
         """Void a payment we gave up on, so a late approval cannot happen. The answer is the payment as it
-        stands then: APPROVED or DECLINED if the gateway had decided first, else TIMEOUT (voided, unknown,
-        or no answer)."""
+        stands then: APPROVED or DECLINED if the gateway had decided first, VOIDED if it had not, TIMEOUT
+        if the gateway did not answer (then nothing is known: the payment may stand approved)."""
         return await self._answer("cancel", "POST", payment_id, "/cancel")
 
     async def refund(self, payment_id: str) -> None:

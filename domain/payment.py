@@ -54,10 +54,12 @@ FINAL_PAYMENT = frozenset({PaymentStatus.CONFIRMED, PaymentStatus.FAILED, Paymen
 
 
 class GatewayAnswer(str, Enum):
-    """What the gateway said to a call: it approved what was asked, declined it, or did not answer."""
+    """What the gateway said to a call: it approved what was asked, declined it, voided it (a payment
+    with no answer yet, cancelled: it can never be approved), or did not answer."""
 
     APPROVED = "APPROVED"
     DECLINED = "DECLINED"
+    VOIDED = "VOIDED"
     TIMEOUT = "TIMEOUT"
 
 
@@ -406,6 +408,8 @@ def _answered(state: PaymentState | None, msg: GatewayAnswered, now: datetime, p
             return _conclude(attempt(state, now, policy.deadline_s), answer, ref, now, policy)
         if answer is GatewayAnswer.TIMEOUT and kind is CallKind.STATUS:
             return _call(state, CallKind.CANCEL, now, policy)  # unknown there, or in flight: void it
+        if answer is GatewayAnswer.TIMEOUT:
+            return _ask_again_later(state, now, policy)  # the cancel had no answer: it may not have voided
         done = state._with(now, awaiting=None, retry_at=None)
         return done, [Store(done)]
     if answer is not GatewayAnswer.TIMEOUT:
@@ -417,7 +421,15 @@ def _answered(state: PaymentState | None, msg: GatewayAnswered, now: datetime, p
         return waiting, [Store(waiting)]
     if kind is CallKind.STATUS:
         return _call(state, CallKind.CANCEL, now, policy)  # so it can never be approved after we gave up
-    return _conclude(state, answer, ref, now, policy)  # voided (or the gateway is away): PAYMENT_TIMEOUT
+    # a cancel with no answer: the payment may stand approved there, so it is not given up yet (the
+    # order times out on its own, and the approval found later is refunded); only VOIDED concludes it
+    return _ask_again_later(state, now, policy)
+
+
+def _ask_again_later(state: PaymentState, now: datetime, policy: _Policy) -> Decision:
+    """The awaited call is made again after a backoff (the sweep's ``RetryPayment`` redoes it)."""
+    waiting = state._with(now, retry_at=now + timedelta(seconds=backoff(state.calls, policy.retry_base_s)))
+    return waiting, [Store(waiting)]
 
 
 def _conclude(state: PaymentState, answer: GatewayAnswer, ref: str | None, now: datetime,

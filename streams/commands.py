@@ -67,12 +67,13 @@ class GatewayAnswered(Message):
     is folded in the partition that owns the payment, by whichever worker owns it by then.
     ``call`` and ``number`` name the call (a payment numbers its calls), so a late, repeated or
     superseded answer is told from the one the payment waits for. ``answer``: the gateway
-    approved what was asked (a charge, a refund), declined it, or gave no answer in time."""
+    approved what was asked (a charge, a refund), declined it, voided it (a cancel), or gave no answer
+    in time."""
 
     type: Literal["GatewayAnswered"] = "GatewayAnswered"
     call: Literal["charge", "status", "cancel", "refund"]
     number: int = Field(ge=1)
-    answer: Literal["APPROVED", "DECLINED", "TIMEOUT"]
+    answer: Literal["APPROVED", "DECLINED", "VOIDED", "TIMEOUT"]
     gateway_ref: str | None = None
 
 

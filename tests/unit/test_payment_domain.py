@@ -319,7 +319,13 @@ def test_at_the_deadline_the_status_is_asked_then_the_payment_voided_and_failed(
     stored(cancelling, effects)
     assert [type(c) for c in calls_in(effects)] == [Cancel] and emitted(effects) == []
     assert cancelling is not None
-    failed, effects = step(cancelling, answer(cancelling, GatewayAnswer.TIMEOUT), 101)  # voided
+    asking, effects = step(cancelling, answer(cancelling, GatewayAnswer.TIMEOUT), 101)  # no answer to the cancel
+    stored(asking, effects)
+    assert asking is not None and asking.status is PaymentStatus.PENDING and emitted(effects) == []
+    assert asking.awaiting is CallKind.CANCEL and asking.retry_at is not None and asking.retry_at > at(101)
+    again, effects = step(asking, RetryPayment(order_id=ORDER_ID), 120)
+    assert [type(c) for c in calls_in(effects)] == [Cancel] and again is not None
+    failed, effects = step(again, answer(again, GatewayAnswer.VOIDED), 121)
     stored(failed, effects)
     [event] = emitted(effects)
     assert isinstance(event, PaymentFailed) and event.reason is FailureReason.PAYMENT_TIMEOUT
@@ -449,7 +455,9 @@ def test_a_cancelled_payment_is_checked_then_voided_and_stays_due_until_checked(
     assert [type(c) for c in calls_in(effects)] == [AskStatus] and retry_due(checking, checking.retry_at)
     voiding, effects = step(checking, answer(checking, GatewayAnswer.TIMEOUT), 3)  # unknown there
     assert [type(c) for c in calls_in(effects)] == [Cancel] and voiding is not None
-    done, effects = step(voiding, answer(voiding, GatewayAnswer.TIMEOUT), 4)
+    asking, effects = step(voiding, answer(voiding, GatewayAnswer.TIMEOUT), 4)  # no answer: it may not be void
+    assert asking is not None and asking.awaiting is CallKind.CANCEL and retry_due(asking, at(100))
+    done, effects = step(asking, answer(asking, GatewayAnswer.VOIDED), 5)
     stored(done, effects)
     assert done is not None and done.status is PaymentStatus.CANCELLED and emitted(effects) == []
     assert not retry_due(done, at(10_000))
@@ -486,7 +494,7 @@ class FakeGateway:
         self.charged_ids: set[str] = set()
 
     def call(self, call: GatewayCall) -> tuple[str, str | None]:
-        """The answer as ``adapters.upi.UpiClient`` reads it: a decided payment's status, else TIMEOUT."""
+        """The answer as ``adapters.upi.UpiClient`` reads it: a decided or voided payment's status, else TIMEOUT."""
         if isinstance(call, Refund):
             if self.status not in ("APPROVED", "REFUNDED"):
                 return "DECLINED", None  # refused
@@ -498,13 +506,16 @@ class FakeGateway:
                 self.status = "PENDING" if self.outcome == "silent" else self.outcome
         elif isinstance(call, Cancel) and self.status in (None, "PENDING"):
             self.status = "VOIDED"
+        if self.status == "VOIDED":
+            return "VOIDED", None
         return (self.status, "ref") if self.status in ("APPROVED", "DECLINED") else ("TIMEOUT", None)
 
 
 def simulate(seed: int) -> None:
     """One payment from placed to settled, with the order service folding its outcome late (and maybe
     failing the order first by its own deadline, or out of stock), topics interleaved at random,
-    gateway calls late, lost (made or not) or answered twice, and the worker crashing (its write
+    gateway calls late, lost (made or not), answered twice or timed out after reaching the gateway
+    (found by make chaos: a cancel that timed out was taken for a void), and the worker crashing (its write
     lost or kept, its input read again, its calls in flight gone)."""
     rng = random.Random(seed)
     policy = {"deadline_s": 10.0, "retry_base_s": 0.5, "upi_timeout_s": 1.0}
@@ -519,6 +530,8 @@ def simulate(seed: int) -> None:
         order_status = "FAILED"
         queues["order"].append(order_failed(FailureReason.OUT_OF_STOCK))
     in_flight: list[tuple[float, GatewayCall, str]] = []  # (when, call, fate)
+    late_from = rng.uniform(0, 12)  # a window in which the gateway acts on every call but answers none in time
+    late_until = late_from + rng.uniform(1, 10) if rng.random() < 0.3 else late_from
     state: PaymentState | None = None
     now = 0.0
 
@@ -532,6 +545,8 @@ def simulate(seed: int) -> None:
         if fate == "never made":
             return
         result, ref = gateway.call(call)
+        if fate == "timed out" or late_from <= now < late_until:  # it reached the gateway, but the answer
+            result, ref = "TIMEOUT", None                         # did not come back in time (a late fault)
         reply = GatewayAnswered(order_id=ORDER_ID, call=call.kind.value, number=call.number, answer=result,
                                 gateway_ref=ref)
         if fate != "answer lost":
@@ -570,7 +585,8 @@ def simulate(seed: int) -> None:
                 to_orders.append((now + rng.uniform(0, 2.0), effect.event))
             elif isinstance(effect, GatewayCall):
                 assert effect.payment_id == f"pay-{ORDER_ID}", "one idempotency key"
-                fate = rng.choices(["answered", "answer lost", "never made", "answered twice"], [85, 5, 5, 5])[0]
+                fate = rng.choices(["answered", "answer lost", "never made", "answered twice", "timed out"],
+                                   [80, 5, 5, 5, 5])[0]
                 in_flight.append((now + rng.uniform(0, 3.0), effect, fate))  # sometimes past its check-back time
         if rng.random() < 0.1:  # crash: the input is read again, its write lost or kept, its calls gone
             queues[name].insert(0, msg)

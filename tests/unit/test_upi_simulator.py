@@ -16,7 +16,11 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from adapters.upi import UpiClient
+from config.metrics import Metrics
+from config.settings import Settings
 from dev.upi_gateway import Ledger, make_app
+from domain.payment import GatewayAnswer
 
 CHARGE = {"order_id": "o1", "vpa": "ravi@upi", "amount_paise": 7_990_000}
 
@@ -119,3 +123,24 @@ async def test_fault_modes_misbehave_for_their_window_and_charge_as_a_real_gatew
         assert ended["shown"] == {"error": 1, "reset": 1, "late": 1}
         status, again = await call(client, "POST", "/v1/payments/p1", CHARGE)
         assert (status, again["status"]) == (200, "APPROVED"), "the same key is charged once the fault is over"
+
+
+async def test_the_client_tells_a_voided_payment_from_a_cancel_with_no_answer(ledger: Path) -> None:
+    """A cancel that timed out may have left the payment approved there (make chaos, seed 1): only the
+    gateway's VOIDED lets the payment service give up on it."""
+    async with started(ledger) as server:
+        client = UpiClient(Settings(upi_gateway_url=str(server.make_url("")).rstrip("/")), Metrics("payment"))
+        await client.start()
+        try:
+            assert await client.cancel("never-charged") == (GatewayAnswer.VOIDED, None)
+            await call(server, "POST", "/v1/payments/p1", CHARGE)
+            answer, ref = await client.cancel("p1")
+            assert answer is GatewayAnswer.APPROVED and ref
+        finally:
+            await client.stop()
+    unreachable = UpiClient(Settings(upi_gateway_url="http://127.0.0.1:9"), Metrics("payment"))
+    await unreachable.start()
+    try:
+        assert await unreachable.cancel("p1") == (GatewayAnswer.TIMEOUT, None)
+    finally:
+        await unreachable.stop()
