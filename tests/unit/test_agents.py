@@ -12,7 +12,7 @@ from unittest import mock
 import pytest
 
 from streams.commands import (
-    CommitStock, ReleaseStock, ReserveStock, SetStock, StockRejected, StockReleased, StockReserved,
+    CommitStock, NotifyOrder, ReleaseStock, ReserveStock, SetStock, StockRejected, StockReleased, StockReserved,
 )
 from domain.stock import Hold, HoldState, StockLevel, is_hold_key
 from streams.events import (
@@ -109,3 +109,41 @@ async def test_a_hold_is_an_entry_of_the_stock_table_beside_its_level(inventory:
     stock = ModelTable(None, "stock", StockLevel, help="", where=STOCK.keys, table=raw)
     assert [k for k, _ in stock.items()] == ["PIXEL-8"]
     assert [k for k, _ in stock.view(Hold, is_hold_key).items()] == ["PIXEL-8/o9"]
+
+
+@pytest.fixture
+def notification(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    import agents.notification as notification
+
+    return notification
+
+
+async def test_an_email_is_recorded_sent_only_once_announced(notification: Any) -> None:
+    """make chaos (seed 1): the worker was killed between recording an email sent and announcing it, so
+    the record skipped it on the replay and no NotificationSent ever came. Now a failed announcement
+    leaves it unrecorded: the replay sends (same Message-ID) and announces it."""
+    command = NotifyOrder(order_id="o7", user_id="ravi", status="CONFIRMED", total_paise=7_990_000, items=LINES[:1],
+                          contact=Contact(email="ravi@example.com"))
+    steps: list[str] = []
+
+    async def send(to: str, *args: Any, **kwargs: Any) -> None:
+        steps.append(f"send {to}")
+
+    async def broker_gone(spec: Any, *events: Any) -> None:
+        raise ConnectionError("the broker is away")
+
+    async def announce(spec: Any, *events: Any) -> None:
+        steps.extend(f"announce {type(e).__name__}" for e in events)
+
+    def record(key: str, value: Any) -> None:
+        steps.append(f"record {key}")
+
+    with mock.patch.object(notification.email, "send", send), mock.patch.object(notification.sent, "put", record), \
+            mock.patch.object(notification.sent, "get", lambda key: None):
+        with mock.patch.object(notification.app, "emit", broker_gone), pytest.raises(ConnectionError):
+            await notification.handle(command)
+        assert steps == ["send ravi@example.com"], "not recorded: the replay must send and announce it"
+        with mock.patch.object(notification.app, "emit", announce):
+            await notification.handle(command)
+    assert steps[1:] == ["send ravi@example.com", "announce NotificationSent", "record o7"]
