@@ -223,16 +223,23 @@ def skipped_records(log_dir: Path) -> list[str]:
     return out
 
 
-async def unnotified(settings: Settings, final_order_ids: list[str]) -> list[str]:
-    """Final orders with no email sent (``NotificationSent`` on ``notification-events``)."""
-    emailed = set()
-    for _, value in await read_topic_records(settings, "notification-events"):
+async def _events(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    """Every record of ``topic`` that is a JSON object (anything else is skipped)."""
+    out = []
+    for _, value in await read_topic_records(settings, topic):
         try:
             event = json.loads(value)
         except ValueError:
             continue
-        if event.get("type") == "NotificationSent" and event.get("channel") == "email":
-            emailed.add(event.get("order_id"))
+        if isinstance(event, dict):
+            out.append(event)
+    return out
+
+
+async def unnotified(settings: Settings, final_order_ids: list[str]) -> list[str]:
+    """Final orders with no email sent (``NotificationSent`` on ``notification-events``)."""
+    emailed = {event.get("order_id") for event in await _events(settings, "notification-events")
+               if event.get("type") == "NotificationSent" and event.get("channel") == "email"}
     return [f"order {oid}: final, but no email sent" for oid in final_order_ids if oid not in emailed]
 
 
@@ -246,11 +253,7 @@ async def contradicted(settings: Settings, final_status: dict[str, str]) -> list
     The order service's own history is rebuilt from its table, so a state lost in a crash and decided
     again differently leaves no trace there; the topic keeps what the shoppers and the services were told."""
     announced: dict[str, set[str]] = defaultdict(set)
-    for _, value in await read_topic_records(settings, "order-events"):
-        try:
-            event = json.loads(value)
-        except ValueError:
-            continue
+    for event in await _events(settings, "order-events"):
         if event.get("type") in OUTCOMES:
             announced[event.get("order_id")].add(OUTCOMES[event["type"]])
     return [f"order {oid}: announced {sorted(announced.get(oid, set()))}, ended {status}"

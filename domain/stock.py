@@ -67,7 +67,11 @@ def is_hold_key(key: str) -> bool:
 StockOutcome = tuple[StockLevel, Hold | None, Message | None]
 
 
-def _level_change(level: StockLevel, at: tuple[int, int] | None, on_hand: int = 0, reserved: int = 0) -> StockLevel:
+def _level_change(level: StockLevel, at: tuple[int, int] | None, counted: bool, on_hand: int = 0,
+                  reserved: int = 0) -> StockLevel:
+    """The level after a command at ``at``; the level as it is if it ``counted`` that command already."""
+    if counted:
+        return level
     return level.model_copy(update={"on_hand": level.on_hand + on_hand, "reserved": level.reserved + reserved,
                                     "version": level.version + 1, "applied_at": at})
 
@@ -102,27 +106,22 @@ def apply_stock(level: StockLevel | None, hold: Hold | None, cmd: Message,
             if hold.state is HoldState.RELEASED:
                 return current, hold, None
             return current, hold, StockReserved(**line)
-        if counted:  # reserved (a rejection changes no level), the hold lost in the crash
-            return current, Hold(quantity=cmd.quantity, state=HoldState.HELD), StockReserved(**line)
-        if current.available < cmd.quantity:
+        # a counted reserve was a reservation (a rejection changes no level): only its hold was lost
+        if not counted and current.available < cmd.quantity:
             return current, Hold(quantity=cmd.quantity, state=HoldState.REJECTED), \
                 StockRejected(**line, available=current.available)
-        return _level_change(current, at, reserved=cmd.quantity), Hold(quantity=cmd.quantity, state=HoldState.HELD), \
-            StockReserved(**line)
+        return _level_change(current, at, counted, reserved=cmd.quantity), \
+            Hold(quantity=cmd.quantity, state=HoldState.HELD), StockReserved(**line)
     if isinstance(cmd, CommitStock):
         if hold is None or hold.state is not HoldState.HELD:
             return current, hold, None
-        committed = Hold(quantity=hold.quantity, state=HoldState.COMMITTED)
-        if counted:
-            return current, committed, None
-        return _level_change(current, at, on_hand=-hold.quantity, reserved=-hold.quantity), committed, None
+        return _level_change(current, at, counted, on_hand=-hold.quantity, reserved=-hold.quantity), \
+            Hold(quantity=hold.quantity, state=HoldState.COMMITTED), None
     # ReleaseStock: give back what is held; a line never held is marked so a late reserve cannot take it
     released = StockReleased(**line)
     if hold is not None and hold.state is HoldState.HELD:
-        given_back = Hold(quantity=hold.quantity, state=HoldState.RELEASED)
-        if counted:
-            return current, given_back, released
-        return _level_change(current, at, reserved=-hold.quantity), given_back, released
+        return _level_change(current, at, counted, reserved=-hold.quantity), \
+            Hold(quantity=hold.quantity, state=HoldState.RELEASED), released
     if hold is not None and hold.state is HoldState.COMMITTED:
         return current, hold, None  # sold: a confirmed order keeps its units
     return current, Hold(quantity=cmd.quantity, state=HoldState.RELEASED), released
