@@ -9,6 +9,11 @@ A final order is handed to the notification service (REST, as the flow says) by 
 service, and the relay tries until it has accepted. ``OrderNotified`` comes back through
 ``order-commands`` to the owner, which records it; what is still owed is read back from
 the table after every recovery, so a crash or a rebalance hands it to the next owner.
+
+A step is stored, and the broker has it, before it is announced. Announced first, a step a crash
+lost was decided again from the inputs read in another order: chaos (seed 1) saw an order announced
+CONFIRMED and then failed TIMED_OUT, with the ExpireOrder read before the PaymentConfirmed. What a
+crash left unannounced is announced again after every recovery (``Order.announcement_owed``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from functools import partial
 from adapters.notify_relay import NotifyRelay, Payload
 from adapters.services import service_client
 from config.app import create_app
-from domain.orders import Order, decide, evolve
+from domain.orders import Order, announcement, decide, evolve
 from streams.commands import ExpireOrder, NotifyOrder, OrderNotified
 from streams.events import Message, utcnow
 from streams.topics import INVENTORY_EVENTS, ORDER_COMMANDS, ORDER_EVENTS, PAYMENT_EVENTS
@@ -51,7 +56,7 @@ relay = app.add_dependency(NotifyRelay(app.settings, partial(notifications.post,
 
 @app.agent(app.topics_of(ORDER_COMMANDS, INVENTORY_EVENTS, PAYMENT_EVENTS))
 async def fold_orders(stream):  # type: ignore[no-untyped-def]
-    """For each command or outcome: evolve the order, announce the transition, store it."""
+    """For each command or outcome: evolve the order, store the step, then announce it."""
     await app.process(stream, handle)
 
 
@@ -62,8 +67,11 @@ async def handle(msg: Message) -> None:
         relay.settle(msg.order_id)  # accepted, whatever the table says: an order owed one again is handed on anew
     if after is None or after is before:
         return  # a repeat or a late event: nothing changes, nothing is sent again
-    await app.emit(ORDER_EVENTS, *decide(before, after))  # before the store: a crash re-sends, never loses
-    orders.put(after.order_id, after)
+    events = decide(before, after)
+    written = orders.put(after.order_id, after)
+    if events:
+        await written  # durable, then announced: a crash may leave it owed (announced on recovery), never undone
+        await app.emit(ORDER_EVENTS, *events)
     if after.notification_pending:
         relay.submit(after.order_id, notification(after))  # after the store: a crash leaves it owed in the table
     deadlines.update(after.order_id, after)
@@ -87,11 +95,13 @@ def notification(order: Order) -> Payload:
 
 
 @orders.table.on_recover
-async def owed_notifications() -> None:
-    """After every recovery (start-up, crash, rebalance): the relay owes exactly what this worker's
-    partitions owe, so what another worker left unaccepted is handed on here."""
-    relay.replace({order_id: notification(order) for order_id, order in orders.items()
-                   if order.notification_pending})
+async def owed_announcements() -> None:
+    """After every recovery (start-up, crash, rebalance), before this worker's partitions are read again:
+    announce what a crash may have left unannounced, then hand on the notifications they owe, so what
+    another worker left undone is done here. A repeat carries the first one's event id."""
+    owed = [order for _, order in orders.items() if order.announcement_owed]
+    await app.emit(ORDER_EVENTS, *(event for order in owed for event in announcement(order)))
+    relay.replace({order.order_id: notification(order) for order in owed if order.notification_pending})
 
 
 # every order of this worker's partitions that passed its deadline is failed (TIMED_OUT)

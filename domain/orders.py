@@ -7,13 +7,20 @@ A final order is owed a notification until the notification service has accepted
 (``notification_pending``); the order service's relay hands it on off the order's
 partition, and ``OrderNotified`` records the acceptance. That bookkeeping is no step of
 the order: no event, no history entry, no new version.
+
+A step is stored before it is announced, so a crash can lose an announcement but never
+announce a step it then forgets (and decides differently when its inputs are read again in
+another order). What an order may still owe is read off its status (``announcement_owed``),
+so the owner announces it again after every recovery; :func:`announcement` gives the same
+events, ids included, every time, so a repeat is known for one.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import Enum
-from typing import Union
+from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,7 +30,7 @@ from streams.events import (
     Message, OrderConfirmed, OrderFailed, OrderPlaced, Payment, PaymentConfirmed, PaymentFailed,
 )
 
-__all__ = ["OrderStatus", "FINAL", "HistoryEntry", "Order", "OrderInput", "evolve", "decide"]
+__all__ = ["OrderStatus", "FINAL", "HistoryEntry", "Order", "OrderInput", "evolve", "decide", "announcement"]
 
 
 class OrderStatus(str, Enum):
@@ -70,6 +77,13 @@ class Order(BaseModel):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL
+
+    @property
+    def announcement_owed(self) -> bool:
+        """True while the announcement of this order's status may not have been made: the owner stores
+        a step, then announces it, and moves on (or hands a final order's notification on) only after.
+        So a CREATED order may owe its OrderPlaced, a final one its outcome until it was notified."""
+        return self.status is OrderStatus.CREATED or (self.is_final and self.notification_pending)
 
     def moved_to(self, status: OrderStatus, at: datetime, reason: FailureReason | None = None) -> "Order":
         """This order with one more step of history; a final step makes it owed a notification."""
@@ -128,15 +142,21 @@ def decide(before: Order | None, after: Order | None) -> list[Message]:
     """The public events a transition from ``before`` to ``after`` announces."""
     if after is None or after is before or (before is not None and before.status is after.status):
         return []
-    if before is None:
-        return [OrderPlaced(order_id=after.order_id, user_id=after.user_id, items=after.items,
-                            total_paise=after.total_paise, payment=after.payment, contact=after.contact,
-                            shipping_address=after.shipping_address)]
-    if after.status is OrderStatus.CONFIRMED:
-        return [OrderConfirmed(order_id=after.order_id, user_id=after.user_id, items=after.items,
-                               total_paise=after.total_paise)]
-    if after.status is OrderStatus.FAILED:
-        assert after.reason is not None
-        return [OrderFailed(order_id=after.order_id, user_id=after.user_id, items=after.items,
-                            reason=after.reason)]
+    return announcement(after)
+
+
+def announcement(order: Order) -> list[Message]:
+    """The public events that announce ``order``'s status (none for INVENTORY_RESERVED): the same events,
+    with the same ids and times, however often they are asked for."""
+    name = f"urn:megatron:order:{order.order_id}:{order.status.value}"
+    common: dict[str, Any] = {"event_id": uuid.uuid5(uuid.NAMESPACE_URL, name).hex, "occurred_at": order.updated_at,
+                              "order_id": order.order_id, "user_id": order.user_id, "items": order.items}
+    if order.status is OrderStatus.CREATED:
+        return [OrderPlaced(**common, total_paise=order.total_paise, payment=order.payment, contact=order.contact,
+                            shipping_address=order.shipping_address)]
+    if order.status is OrderStatus.CONFIRMED:
+        return [OrderConfirmed(**common, total_paise=order.total_paise)]
+    if order.status is OrderStatus.FAILED:
+        assert order.reason is not None
+        return [OrderFailed(**common, reason=order.reason)]
     return []

@@ -4,6 +4,8 @@ Keys are raw bytes identical to the record keys of the topic that writes the tab
 so ``table_route`` sends a request to the worker that really owns the key. Values
 are the model's JSON. Every write goes to the changelog and, if mirrored, to the
 :class:`~tables.mirror.MySQLMirror` in the same call: there is one way to mirror.
+A write can be awaited until the broker has it, for a writer that must not announce
+a change a crash could still lose.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, TypeVar, overload
 
 import faust
+from faust.types import FutureMessage
 from pydantic import BaseModel
 
 from tables.mirror import MirrorSpec, MySQLMirror, mirror_of
@@ -25,6 +28,16 @@ M = TypeVar("M", bound=BaseModel)
 N = TypeVar("N", bound=BaseModel)
 
 
+class _Table(faust.Table):  # type: ignore[misc]
+    """A Faust table that keeps the send of its latest changelog write (Faust's own write drops it)."""
+
+    last_write: FutureMessage | None = None
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
+        self.last_write = super().send_changelog(*args, **kwargs)
+        return self.last_write
+
+
 class ModelTable(Generic[M]):
     """Typed access to one RocksDB-backed table, or to the entries of it whose keys ``where`` picks."""
 
@@ -36,7 +49,11 @@ class ModelTable(Generic[M]):
         self.where = where
         self.primary = table is None  # False for a view of another model in a table declared before
         # bytes types make Faust pick the raw codec for keys and values (tables/base.py)
-        self.table = table if table is not None else app.Table(name, key_type=bytes, value_type=bytes, help=help)
+        if table is None:
+            assert app is not None
+            table = app.tables.add(_Table(app, name=name, key_type=bytes, value_type=bytes, help=help,
+                                          beacon=app.tables.beacon))
+        self.table = table
         if mirror is not None:
             self.table.on_recover(self._mirror_recovered)
 
@@ -64,11 +81,16 @@ class ModelTable(Generic[M]):
         raw = self.table.get(key)
         return None if raw is None else self.model.model_validate_json(raw)
 
-    def put(self, key: str, value: M) -> None:
+    def put(self, key: str, value: M) -> FutureMessage:
+        """Store ``value`` at once (reads see it); the result is done when the broker acknowledged the
+        changelog write. Await it where the write must be durable before anyone is told of it."""
         self.table[key] = value.model_dump_json().encode()
         if self.mirror is not None:
             mirror, spec = self.mirror
             mirror.enqueue(spec, value)
+        written = self.table.last_write
+        assert written is not None
+        return written
 
     def delete(self, key: str) -> None:
         """Remove ``key`` (a tombstone on the changelog); not mirrored."""
