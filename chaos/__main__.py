@@ -30,6 +30,9 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--output", type=Path, default=Options().output, help="where reports go (default var/chaos)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a platform setting for this run, e.g. --set BROKER_SESSION_TIMEOUT=6 (repeatable)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the brokers' logs and the workers' tables under the run's folder, to read them "
+                             "after a violation (kafka-dump-log); by default only the report and the logs stay")
     a = parser.parse_args(argv)
     faults = [k.strip() for k in a.faults.split(",") if k.strip()]
     if a.brokers < 3 and "broker" in faults and a.faults == ",".join(KINDS):
@@ -40,7 +43,8 @@ def parse(argv: list[str] | None = None) -> Options:
     if a.duration <= 0 or a.rate <= 0:
         parser.error("--duration and --rate must be positive")
     return Options(duration_s=a.duration, rate=a.rate, seed=a.seed, faults=faults, count=a.count, brokers=a.brokers,
-                   heal_bound_s=a.heal_bound, output=a.output, env=dict(s.split("=", 1) for s in a.set))
+                   heal_bound_s=a.heal_bound, output=a.output, env=dict(s.split("=", 1) for s in a.set),
+                   keep=a.keep)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,6 +59,7 @@ class Options:
     heal_bound_s: float = 180.0
     output: Path = ROOT / "var" / "chaos"
     env: dict[str, str] = field(default_factory=dict)  # settings for the platform (deadlines, timeouts)
+    keep: bool = False  # keep the brokers' logs and the workers' tables for a post-mortem
 
     @property
     def fault_count(self) -> int:
@@ -192,6 +193,6 @@ def run(opts: Options) -> dict[str, Any]:
         asyncio.run(drop_databases(platform.settings.model_copy(update={"mysql_port": defaults.mysql_port})))
         for proc in stores:
             stop_store(proc)
-        for folder in ("kafka", "data", "mail"):
+        for folder in ("kafka", "data", "mail") if not opts.keep else ():
             shutil.rmtree(tmp / folder, ignore_errors=True)
     return report
