@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
 import faust
 import pytest
-from aiokafka.errors import NodeNotReadyError
+from aiokafka.errors import KafkaConnectionError, NodeNotReadyError
 from faust.exceptions import NotReady
 from faust.transport import by_url
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -334,3 +335,29 @@ def test_a_worker_is_a_static_member_named_by_its_web_address(static: bool, expe
     app.conf.web_port = 9999  # as the worker command sets it
     assert app.consumer is not None
     assert app.conf.consumer_group_instance_id == expected
+
+
+async def test_topic_creation_is_asked_again_when_the_node_goes_away_under_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``make chaos`` (seed 4): the node that answered for the controller was killed before the CreateTopics
+    request was answered, and the worker exited. Creation is asked again; a node that stays away is an error
+    after the patience."""
+    failures = [KafkaConnectionError("Connection at 127.0.0.1:59041 closed"), NodeNotReadyError("node 1")]
+    calls: list[str] = []
+
+    async def create(self: Any, owner: Any, client: Any, topic: str, partitions: int, replication: int,
+                     **kwargs: Any) -> None:
+        calls.append(topic)
+        if failures:
+            raise failures.pop(0)
+
+    monkeypatch.setattr(faust_aiokafka.Transport, "_create_topic", create)
+    monkeypatch.setattr(asyncio, "sleep", lambda s: _done())
+    transport = Transport.__new__(Transport)
+    await transport._create_topic(Owner(), None, "app-__assignor-__leader", 1, 3)
+    assert calls == ["app-__assignor-__leader"] * 3
+
+    failures.extend([KafkaConnectionError("closed")] * 1000)
+    monkeypatch.setattr("config.transport.CREATE_TOPIC_PATIENCE_S", 0.0)
+    with pytest.raises(KafkaConnectionError):
+        await transport._create_topic(Owner(), None, "t", 1, 3)
