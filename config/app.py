@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
-from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import aiohttp
@@ -36,7 +34,6 @@ from config.kafka import bootstrap_servers
 from config.logs import event_logger, install_personal_data_filter, log_event
 from config.metrics import Metrics
 from config.settings import SERVICES, Settings, get_settings
-from config.stalls import StallWatch
 from config.transport import SCHEME
 from domain.errors import MegatronError
 from streams.events import Message, utcnow
@@ -81,7 +78,6 @@ class ServiceApp(faust.App):
     metrics: Metrics
     event_log: logging.Logger
     backlog: Backlog
-    stalls: StallWatch
 
     def _new_consumer(self) -> Any:
         """Faust's consumer; with ``STATIC_MEMBERSHIP`` its group instance id is the worker's web address,
@@ -131,12 +127,6 @@ class ServiceApp(faust.App):
         async for event in stream.events():
             value = event.value
             message = event.message
-            if await self.stalls.wait_until_safe(2 * self.settings.broker_session_timeout):
-                # after the rebalance a partition still assigned is read again from its committed offset,
-                # so this copy is not handled (nor reported handled: no commit passes it)
-                log.warning("%s[%d]@%d: held over a stall; read again from its committed offset, by this worker "
-                            "or the partition's new owner", message.topic, message.partition, message.offset)
-                continue
             if isinstance(value, DeadLetter):
                 await self.dead_letter(value)
             else:
@@ -191,44 +181,9 @@ class ServiceApp(faust.App):
 
     async def on_first_start(self) -> None:
         """The worker has configured logging by now (it replaces the root handlers before it starts
-        the app): put the personal data filter on the handlers it installed. Its tables are trusted
-        only if the worker that wrote them closed them (:meth:`on_shutdown`)."""
+        the app): put the personal data filter on the handlers it installed."""
         install_personal_data_filter(self.event_log)
-        self._distrust_unclosed_tables()
         await super().on_first_start()
-
-    @property
-    def _closed_mark(self) -> Path:
-        return Path(self.conf.tabledir) / "CLOSED"
-
-    def _distrust_unclosed_tables(self) -> None:
-        """Start on the changelogs alone when the last worker on this data dir did not close its tables.
-
-        A table write lands in RocksDB at once and on its changelog when the broker has it. A worker
-        killed in between leaves RocksDB ahead of the changelog; its successor on the same data dir
-        reads that write again as done, so the changelog never gets it, and the next owner of the
-        partition (a rebalance, a wiped dir) recovers without it: found by ``make chaos`` (seed 3, a
-        commit lost from PIXEL-8's level). Kafka Streams wipes its stores after such a crash too."""
-        tables = Path(self.conf.tabledir)
-        if tables.is_dir() and not self._closed_mark.exists() and any(tables.iterdir()):
-            log.warning("tables under %s were not closed by the last worker (killed?): recovering them "
-                        "from their changelogs", tables)
-            shutil.rmtree(tables)
-        self._closed_mark.unlink(missing_ok=True)  # from now on a kill leaves them unclosed
-
-    async def on_started(self) -> None:
-        await super().on_started()
-        self.add_future(self.stalls.run())
-
-    async def on_stop(self) -> None:
-        await super().on_stop()  # the consumer committed, the producer flushed: every write is on its changelog
-        self._tables_flushed = True
-
-    async def on_shutdown(self) -> None:
-        """Mark the tables closed, unless the worker crashed or stopped before its producer flushed."""
-        await super().on_shutdown()
-        if getattr(self, "_tables_flushed", False) and self.crash_reason is None and Path(self.conf.tabledir).is_dir():
-            self._closed_mark.touch()
 
     async def _note_backlog(self, *args: object, **kwargs: object) -> None:
         """After each rebalance: the end offsets of the catalog partitions this worker now reads.
@@ -332,6 +287,4 @@ def create_app(service: str, settings: Settings | None = None) -> ServiceApp:
     install_personal_data_filter()  # handlers configured before the app (the CLI, tests); workers: on_first_start
     app.backlog = Backlog()
     app.on_rebalance_complete.connect(app._note_backlog)
-    app.stalls = StallWatch(s.broker_session_timeout)
-    app.on_rebalance_complete.connect(app.stalls.rejoined)
     return app

@@ -16,7 +16,6 @@ from domain.errors import DependencyUnavailable, ValidationFailed
 from streams.events import Contact, Line, OrderPlaced, Payment
 from streams.schema import DeadLetter
 from streams.topics import ORDER_EVENTS, STOCK_COMMANDS
-from config.stalls import StallWatch
 
 PLACED = OrderPlaced(order_id="o1", user_id="ravi", total_paise=7_990_000, payment=Payment(vpa="ravi@okaxis"),
                      items=(Line(sku="IPHONE-15", name="iPhone 15", unit_price_paise=7_990_000, quantity=1),),
@@ -117,46 +116,3 @@ async def test_a_dead_letter_that_cannot_be_sent_is_tried_again_not_dropped(inve
             await agent.put(PLACED, key=b"o1")
             await settled(lambda: len(tries) >= 3)
     assert len(tries) == 3 and tries[0] == tries[2]
-
-
-# --- a worker that stood still past its group session -----------------------------------------------------
-
-async def test_a_record_in_hand_after_a_stall_waits_for_the_rebalance_and_is_not_handled(inventory: Any) -> None:
-    """A worker SIGSTOPped past its session timeout has lost its partitions and does not know it yet: the
-    records in its buffers must not be handled (their writes would land on another owner's changelog).
-    The record waits for the rebalance; the partition is then read again from its committed offset."""
-    app = inventory.app
-    clock = [0.0]
-    watch = StallWatch(10.0, clock=lambda: clock[0])
-    ticking = asyncio.ensure_future(watch.run(interval_s=3600))  # armed; the test moves the clock
-    await asyncio.sleep(0)
-    clock[0] += 11.0  # the process stood still for 11 s
-    sent: list[Any] = []
-    with mock.patch.object(app, "emit", failing([], sent)), mock.patch.object(app, "stalls", watch):
-        async with inventory.split.test_context() as agent:
-            await agent.put(PLACED, key=b"o1")
-            await asyncio.sleep(0.05)
-            assert watch.held and sent == [], "held until the group has rebalanced"
-            await watch.rejoined()
-            await settled(lambda: not watch.held)
-            await asyncio.sleep(0.05)
-            assert sent == [], "dropped: read again from the committed offset after the rebalance"
-            await agent.put(PLACED, key=b"o1")  # what comes after the rebalance is handled
-            await settled(lambda: bool(sent))
-    ticking.cancel()
-    assert watch.stalls == 1
-
-
-async def test_no_stall_no_wait() -> None:
-    clock = [0.0]
-    watch = StallWatch(10.0, clock=lambda: clock[0])
-    clock[0] += 60.0
-    assert await watch.wait_until_safe(1.0) is False, "start-up is no stall: the watch is armed by run()"
-    ticking = asyncio.ensure_future(watch.run(interval_s=3600))
-    await asyncio.sleep(0)
-    clock[0] += 9.0
-    assert await watch.wait_until_safe(1.0) is False, "shorter than the session: the membership holds"
-    clock[0] += 10.5
-    assert await watch.wait_until_safe(0.01) is True, "no rebalance within the patience: it goes on"
-    assert not watch.held
-    ticking.cancel()
