@@ -18,6 +18,7 @@ crash left unannounced is announced again after every recovery (``Order.announce
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import timedelta
@@ -70,8 +71,12 @@ async def handle(msg: Message) -> None:
     events = decide(before, after)
     written = orders.put(after.order_id, after)
     if events:
-        await written  # durable, then announced: a crash may leave it owed (announced on recovery), never undone
-        await app.emit(ORDER_EVENTS, *events)
+        try:
+            await written  # durable, then announced: a crash may leave it owed (announced on recovery), never undone
+            await app.emit(ORDER_EVENTS, *events)
+        except BaseException:
+            forget(before, after)
+            raise
     if after.notification_pending:
         relay.submit(after.order_id, notification(after))  # after the store: a crash leaves it owed in the table
     deadlines.update(after.order_id, after)
@@ -80,6 +85,17 @@ async def handle(msg: Message) -> None:
         return  # only the notification's acceptance was recorded: no step to count or log
     app.metrics.orders(after.status.value, after.reason.value if after.reason else "").inc()
     log.info("order %s %s%s", after.order_id, after.status.value, f" ({after.reason.value})" if after.reason else "")
+
+
+def forget(before: Order | None, after: Order) -> None:
+    """Put back the entry a step that failed to be stored or announced replaced, so the retry of its
+    record finds the step still to take and takes it whole (announcement, relay, deadline). Kept, the
+    retry would see a repeat and drop them: the order would sit CREATED, unannounced, with no deadline
+    until the next recovery. Whatever of the step reached the broker is owed, and announced again then."""
+    if before is None:
+        orders.delete(after.order_id)
+    else:
+        orders.put(before.order_id, before)
 
 
 def notification(order: Order) -> Payload:
@@ -100,8 +116,20 @@ async def owed_announcements() -> None:
     announce what a crash may have left unannounced, then hand on the notifications they owe, so what
     another worker left undone is done here. A repeat carries the first one's event id."""
     owed = [order for _, order in orders.items() if order.announcement_owed]
-    await app.emit(ORDER_EVENTS, *(event for order in owed for event in announcement(order)))
     relay.replace({order.order_id: notification(order) for order in owed if order.notification_pending})
+    events = [event for order in owed for event in announcement(order)]
+    s = app.settings
+    for attempt in range(s.handler_retries + 1):  # Faust drops what a recovery callback raises: say it here
+        try:
+            await app.emit(ORDER_EVENTS, *events)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%d owed announcements not sent (%s); attempt %d of %d", len(events), exc, attempt + 1,
+                        s.handler_retries + 1)
+            await asyncio.sleep(s.handler_retry_base_s * 2 ** attempt)
+    log.error("%d owed announcements not sent; still owed in the table, sent at the next recovery", len(events))
 
 
 # every order of this worker's partitions that passed its deadline is failed (TIMED_OUT)
