@@ -17,6 +17,19 @@ log = logging.getLogger(__name__)
 
 _unavailable = unavailable_as("the cart store (Redis) cannot be reached")
 
+#: how long a cart remembers the orders it was emptied for: longer than order-events keeps a record
+#: (Kafka's default retention, 7 days), so no redelivery outlives the memory of the first one
+EMPTIED_FOR_S = 8 * 24 * 3600
+
+#: take the lines out once per order: a redelivered or re-announced OrderConfirmed must not take out
+#: the same SKUs the shopper put back in since
+_REMOVE_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('HDEL', KEYS[1], unpack(ARGV, 2))
+end
+return -1
+"""
+
 
 class CartStore(Service):
     """The cart service's Redis connection; a Redis error is :class:`DependencyUnavailable`, a 503 the
@@ -26,6 +39,7 @@ class CartStore(Service):
         super().__init__(**kwargs)
         self.settings = settings
         self._redis = connect(settings)
+        self._remove_once = self._redis.register_script(_REMOVE_ONCE)
 
     def _key(self, user_id: str) -> str:
         return f"{self.settings.redis_key_prefix}:cart:{user_id}"
@@ -47,17 +61,18 @@ class CartStore(Service):
         else:
             await self._redis.hset(self._key(user_id), sku, quantity)
 
-    async def remove(self, user_id: str, skus: list[str], patience_s: float = 60.0) -> None:
-        """Take lines out of a cart, waiting (bounded) for Redis to come back rather than dropping it."""
+    async def remove(self, user_id: str, skus: list[str], order_id: str, patience_s: float = 60.0) -> bool:
+        """Take the lines of order ``order_id`` out of a cart, once; True if this call took them out (False: taken
+        out for that order before, or Redis stayed away). Waits, bounded, for Redis rather than dropping it."""
         delay, waited = 0.1, 0.0
+        keys = [self._key(user_id), f"{self.settings.redis_key_prefix}:cart-emptied-for:{order_id}"]
         while True:
             try:
-                await self._redis.hdel(self._key(user_id), *skus)
-                return
+                return bool(await self._remove_once(keys=keys, args=[EMPTIED_FOR_S, *skus]) != -1)
             except (RedisError, OSError) as exc:
                 if waited >= patience_s:
                     log.error("cart %s: lines %s not removed, Redis away for %.0fs: %s", user_id, skus, waited, exc)
-                    return
+                    return False
                 await asyncio.sleep(delay)
                 waited += delay
                 delay = min(delay * 2, 5.0)

@@ -17,13 +17,13 @@ carts = app.add_dependency(CartStore(app.settings))
 
 @app.agent(app.catalog_topic(ORDER_EVENTS))
 async def empty_on_confirm(stream):  # type: ignore[no-untyped-def]
-    """For each confirmed order, take its lines out of the shopper's cart (a failed order keeps them)."""
+    """For each confirmed order, take its lines out of the shopper's cart once (a failed order keeps them)."""
     await app.process(stream, empty_cart)
 
 
 async def empty_cart(event: Message) -> None:
     if isinstance(event, OrderConfirmed):
-        await carts.remove(event.user_id, [line.sku for line in event.items])
+        await carts.remove(event.user_id, [line.sku for line in event.items], event.order_id)
 
 
 async def health_check() -> dict[str, Any]:
