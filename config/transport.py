@@ -17,7 +17,9 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from aiokafka.errors import KafkaConnectionError, KafkaError, NodeNotReadyError, RequestTimedOutError
+from aiokafka.errors import (
+    InvalidReplicationFactorError, KafkaConnectionError, KafkaError, NodeNotReadyError, RequestTimedOutError,
+)
 from faust.exceptions import NotReady
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
@@ -179,6 +181,15 @@ class Consumer(faust_aiokafka.Consumer):
             getattr(metrics, metric)(topic).inc()
 
 
+def _passing(exc: Exception) -> bool:
+    """True for what a node going away or coming back makes CreateTopics answer: no connection, no answer,
+    a controller that moved (Faust's RuntimeError), or too few nodes registered yet for the replication."""
+    if isinstance(exc, (KafkaConnectionError, NodeNotReadyError, RequestTimedOutError, NotReady,
+                        InvalidReplicationFactorError)):
+        return True
+    return isinstance(exc, RuntimeError) and str(exc).startswith("Invalid controller")
+
+
 class Transport(faust_aiokafka.Transport):
     """The aiokafka transport with the consumer above, and topic creation that survives a node down."""
 
@@ -190,14 +201,15 @@ class Transport(faust_aiokafka.Transport):
 
         A worker (re)started during a broker fault asked a live node for the controller, and that node
         was killed before the CreateTopics request was answered: the connection closed, the worker
-        exited with status 1 (``make chaos``, seed 4). The next try asks the nodes still up."""
+        exited with status 1 (``make chaos``, seed 4). The next try asks the nodes still up. A node that was
+        the controller, or a cluster with one node not registered again yet, passes as well."""
         deadline = time.monotonic() + CREATE_TOPIC_PATIENCE_S
         pause = 0.25
         while True:
             try:
                 return await super()._create_topic(owner, client, topic, partitions, replication, **kwargs)
-            except (KafkaConnectionError, NodeNotReadyError, RequestTimedOutError, NotReady) as exc:
-                if time.monotonic() + pause > deadline:
+            except Exception as exc:
+                if not _passing(exc) or time.monotonic() + pause > deadline:
                     raise
                 log.info("topic %s not created (%s: %s); again in %.2fs", topic, type(exc).__name__, exc, pause)
                 await asyncio.sleep(pause)

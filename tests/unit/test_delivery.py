@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import faust
 import pytest
-from aiokafka.errors import KafkaConnectionError, NodeNotReadyError
+from aiokafka.errors import InvalidReplicationFactorError, KafkaConnectionError, NodeNotReadyError
 from faust.exceptions import NotReady
 from faust.transport import by_url
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -342,7 +342,10 @@ async def test_topic_creation_is_asked_again_when_the_node_goes_away_under_it(
     """``make chaos`` (seed 4): the node that answered for the controller was killed before the CreateTopics
     request was answered, and the worker exited. Creation is asked again; a node that stays away is an error
     after the patience."""
-    failures = [KafkaConnectionError("Connection at 127.0.0.1:59041 closed"), NodeNotReadyError("node 1")]
+    failures: list[Exception] = [
+        KafkaConnectionError("Connection at 127.0.0.1:59041 closed"), NodeNotReadyError("node 1"),
+        RuntimeError("Invalid controller: 2"),
+        InvalidReplicationFactorError("Cannot create topic: t (38): only 2 broker(s) are registered")]
     calls: list[str] = []
 
     async def create(self: Any, owner: Any, client: Any, topic: str, partitions: int, replication: int,
@@ -355,9 +358,12 @@ async def test_topic_creation_is_asked_again_when_the_node_goes_away_under_it(
     monkeypatch.setattr(asyncio, "sleep", lambda s: _done())
     transport = Transport.__new__(Transport)
     await transport._create_topic(Owner(), None, "app-__assignor-__leader", 1, 3)
-    assert calls == ["app-__assignor-__leader"] * 3
+    assert calls == ["app-__assignor-__leader"] * 5
 
     failures.extend([KafkaConnectionError("closed")] * 1000)
     monkeypatch.setattr("config.transport.CREATE_TOPIC_PATIENCE_S", 0.0)
     with pytest.raises(KafkaConnectionError):
+        await transport._create_topic(Owner(), None, "t", 1, 3)
+    failures[:] = [RuntimeError("Controller node is None")]  # anything else is not asked again
+    with pytest.raises(RuntimeError, match="is None"):
         await transport._create_topic(Owner(), None, "t", 1, 3)
