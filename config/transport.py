@@ -23,6 +23,7 @@ from aiokafka.errors import (
 from faust.exceptions import NotReady
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
+from mode import Service
 
 from config.delivery import DeliveryGuard, Verdict
 from config.settings import get_settings
@@ -31,12 +32,42 @@ __all__ = ["Transport", "SCHEME"]
 
 SCHEME = "kafka-ordered"
 CREATE_TOPIC_PATIENCE_S = 30.0  # a KRaft cluster of three elects a new leader well within this
+COORDINATOR_ERRORS_EVERY_S = 0.5  # how soon a joining worker takes an error aiokafka holds for it
 
 log = logging.getLogger(__name__)
 
 
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, which also takes the group coordinator's errors when Faust does not.
+
+    aiokafka hands an error of its group coordination (a JoinGroup or SyncGroup answered with an
+    unexpected error, as a Kafka node going away answers) to the next ``getmany`` and waits for it to
+    be taken before it joins again. Faust fetches only with partitions assigned and flow running, so
+    a worker that was joining (starting, or in a rebalance) never took it and stood still: ``make
+    chaos`` (seed 5) saw an order and an inventory worker wait 180 s after one such answer."""
+
+    @Service.timer(COORDINATOR_ERRORS_EVERY_S)
+    async def _coordinator_errors(self) -> None:
+        self.take_coordinator_error()
+
+    def take_coordinator_error(self) -> BaseException | None:
+        """Take (and log) the error the coordinator waits on, so it tries again; None if there is none."""
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        if coordinator is None or getattr(coordinator, "_pending_exception", None) is None:
+            return None
+        try:
+            coordinator.check_errors()
+        except Exception as exc:
+            log.warning("group coordination failed (%s: %s); joining again", type(exc).__name__, exc)
+            return exc
+        return None
+
+
 class Consumer(faust_aiokafka.Consumer):
     """Faust's consumer, handing each partition's records on without holes."""
+
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     @property
     def guard(self) -> DeliveryGuard:

@@ -7,9 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
+from unittest import mock
+
 import faust
 import pytest
-from aiokafka.errors import InvalidReplicationFactorError, KafkaConnectionError, NodeNotReadyError
+from aiokafka.consumer.group_coordinator import GroupCoordinator
+from aiokafka.errors import InvalidReplicationFactorError, KafkaConnectionError, KafkaError, NodeNotReadyError
 from faust.exceptions import NotReady
 from faust.transport import by_url
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -18,7 +21,7 @@ from faust.types import TP as TP_
 from config.app import broker_url, create_app
 from config.delivery import DeliveryGuard, Verdict
 from config.settings import Settings
-from config.transport import Consumer, Transport
+from config.transport import Consumer, ConsumerThread, Transport
 
 TP = ("order-commands", 2)
 
@@ -367,3 +370,29 @@ async def test_topic_creation_is_asked_again_when_the_node_goes_away_under_it(
     failures[:] = [RuntimeError("Controller node is None")]  # anything else is not asked again
     with pytest.raises(RuntimeError, match="is None"):
         await transport._create_topic(Owner(), None, "t", 1, 3)
+
+
+async def test_a_joining_worker_takes_the_coordinators_error_so_the_coordinator_joins_again() -> None:
+    """``make chaos`` (seed 5): JoinGroup answered UnknownError while a node went away; aiokafka held the
+    error for the next fetch and waited for it to be taken before joining again, and Faust does not fetch
+    without partitions: the worker stood still for 180 s. aiokafka's own coordinator methods here."""
+    loop = asyncio.get_running_loop()
+    coordinator = GroupCoordinator.__new__(GroupCoordinator)
+    coordinator._subscription = mock.Mock()
+    coordinator._closing = loop.create_future()
+    coordinator._coordination_task = loop.create_future()  # the routine, waiting below
+    coordinator._pending_exception = coordinator._error_consumed_fut = None
+    waiting = asyncio.ensure_future(coordinator._push_error_to_user(KafkaError("[Error -1] UnknownError")))
+    await asyncio.sleep(0.01)
+    assert not waiting.done(), "the coordinator waits for the error to be taken"
+    thread = ConsumerThread.__new__(ConsumerThread)
+    thread._consumer = mock.Mock(_coordinator=coordinator)
+    assert isinstance(thread.take_coordinator_error(), KafkaError)
+    await asyncio.wait_for(waiting, 1.0)  # and goes on: it joins again
+    assert thread.take_coordinator_error() is None, "taken once"
+
+
+def test_the_consumer_runs_in_the_thread_that_takes_those_errors() -> None:
+    app = create_app("cart", Settings(cart_url="http://127.0.0.1:9181", app_id_prefix="t"))
+    assert isinstance(app.consumer, Consumer)
+    assert isinstance(app.consumer._thread, ConsumerThread)
