@@ -59,9 +59,10 @@ async def apply_command(command: Message) -> None:
     level, hold, answer = apply_stock(level_before, hold_before, command, handling_position())
     if answer is not None:  # sent first: a crash before the store re-answers the same
         await send_answer(answer)
-    if level is not level_before:  # the level, then the hold: apply_stock relies on that order
-        stock.put(sku, level)
-    if hold is not None and hold is not hold_before:
+    again = app.replaying()  # found applied, perhaps in RocksDB only: written again (ServiceApp.replaying)
+    if level is not level_before or (again and level_before is not None):  # the level, then the hold:
+        stock.put(sku, level)                                                # apply_stock relies on that order
+    if hold is not None and (hold is not hold_before or again):
         holds.put(key, hold)
 
 

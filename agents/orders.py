@@ -67,6 +67,8 @@ async def handle(msg: Message) -> None:
     if isinstance(msg, OrderNotified):
         relay.settle(msg.order_id)  # accepted, whatever the table says: an order owed one again is handed on anew
     if after is None or after is before:
+        if before is not None and app.replaying():
+            orders.put(before.order_id, before)  # found applied: perhaps in RocksDB only (ServiceApp.replaying)
         return  # a repeat or a late event: nothing changes, nothing is sent again
     events = decide(before, after)
     written = orders.put(after.order_id, after)

@@ -232,6 +232,15 @@ class ServiceApp(faust.App):
 
         return self.ready and self.backlog.caught_up(done)
 
+    def replaying(self) -> bool:
+        """True while the record being handled lies in its partition's backlog at assignment, so a worker
+        killed before may have handled it already. Its table writes then reached RocksDB, which this
+        worker may have kept (a restart without a wipe), but perhaps not the changelog: the handler
+        finds the record applied and, writing nothing, would leave the changelog without the step for
+        the next owner to recover. A handler that finds a repeat here writes what it found again."""
+        event = faust.current_event()
+        return event is not None and self.backlog.holds(event.message.tp, event.message.offset)
+
     @property
     def ready(self) -> bool:
         """Partitions assigned and tables recovered (not merely "port open")."""

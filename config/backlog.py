@@ -51,5 +51,14 @@ class Backlog:
             del self._owed[tp]
         return not self._owed
 
+    def holds(self, tp: Hashable, offset: int) -> bool:
+        """True if the record at ``offset`` of ``tp`` was there when the partition was assigned (or the
+        ends are still being asked): a worker before this one may have handled it, and died before
+        the changelog had what it wrote (see :meth:`config.app.ServiceApp.replaying`)."""
+        if not self._known:
+            return True
+        end = self._owed.get(tp)
+        return end is not None and offset < end
+
     def __len__(self) -> int:
         return len(self._owed)

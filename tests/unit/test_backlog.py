@@ -37,3 +37,14 @@ def test_not_caught_up_while_the_ends_are_asked_and_an_older_answer_is_dropped()
     assert not backlog.caught_up(lambda tp: None)
     backlog.assigned({"a": 1}, second)
     assert backlog.caught_up({"a": 1}.get)
+
+
+def test_a_record_is_in_the_backlog_below_the_end_at_assignment_or_while_the_ends_are_asked() -> None:
+    backlog = Backlog()
+    backlog.reassigning()
+    assert backlog.holds("a", 10_000), "the ends are not known yet: any record may be a replay"
+    backlog.assigned({"a": 5, "b": 0})
+    assert backlog.holds("a", 4) and not backlog.holds("a", 5)
+    assert not backlog.holds("b", 0) and not backlog.holds("c", 0), "nothing was there when assigned"
+    assert backlog.caught_up({"a": 5}.get)
+    assert not backlog.holds("a", 4), "done: later records are live traffic"

@@ -16,7 +16,7 @@ order ends with, nothing owed is left unannounced, and a repeat carries the firs
 from __future__ import annotations
 
 import random
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 from unittest import mock
 
 import pytest
@@ -47,10 +47,12 @@ class Broker:
         self.writes: list[tuple[str, str | None]] = []  # this run's changelog writes, in order (None: a tombstone)
         self.durable = 0  # how many of them the broker has acknowledged to the worker
         self.announced: list[Message] = []  # acknowledged sends to order-events
+        self.killed_after: int | None = None  # how many writes were made when it was killed
 
     def wait(self) -> None:
         self.awaits += 1
         if self.awaits == self.crash_at:
+            self.killed_after = len(self.writes)  # a kill runs no handler code after this point
             raise Crash()
 
     async def emit(self, spec: Any, *events: Message) -> None:
@@ -147,19 +149,26 @@ async def run(module: Any, broker: Broker, relay: Relay, messages: list[Message]
             await module.handle(msg)
 
 
+async def killed_runs(module: Any, messages: list[Message]) -> AsyncIterator[tuple[int, int, Broker]]:
+    """One run of ``messages`` killed at each of its awaits in turn (and one not killed): the await killed
+    at, how many awaits a whole run makes, and what the killed run left."""
+    dry = Broker(None, {})
+    await run(module, dry, Relay(), messages, recover=False)
+    for crash_at in range(1, dry.awaits + 2):
+        broker = Broker(crash_at, {})
+        try:
+            await run(module, broker, Relay(), messages, recover=False)
+        except Crash:
+            pass
+        yield crash_at, dry.awaits, broker
+
+
 @pytest.mark.parametrize("seed", range(40))
 async def test_a_crash_at_any_await_then_a_replay_in_another_order_announces_one_outcome(
         orders_agent: Any, seed: int) -> None:
     rng = random.Random(seed)
     first = inputs(rng)
-    dry = Broker(None, {})
-    await run(orders_agent, dry, Relay(), first, recover=False)
-    for crash_at in range(1, dry.awaits + 2):
-        broker = Broker(crash_at, {})
-        try:
-            await run(orders_agent, broker, Relay(), first, recover=False)
-        except Crash:
-            pass
+    async for crash_at, awaits, broker in killed_runs(orders_agent, first):
         kept = rng.randint(broker.durable, len(broker.writes))  # unacknowledged writes may land or not
         recovered = {key: raw for key, raw in dict(broker.writes[:kept]).items() if raw is not None}
         replay = in_another_order(rng, [*first, *rng.sample(first, 2)])  # every input again, some twice
@@ -172,7 +181,7 @@ async def test_a_crash_at_any_await_then_a_replay_in_another_order_announces_one
 
         order = Order.model_validate_json(after.local[ORDER_ID])
         told = [*broker.announced, *after.announced, *again.announced]
-        case = f"crash at await {crash_at} of {dry.awaits}, {kept} of {len(broker.writes)} writes kept"
+        case = f"crash at await {crash_at} of {awaits}, {kept} of {len(broker.writes)} writes kept"
         assert order.is_final, case
         assert {OUTCOMES[type(e)] for e in told if type(e) in OUTCOMES} == {order.status}, case
         assert any(isinstance(e, OrderPlaced) for e in told), case
@@ -226,3 +235,23 @@ async def test_a_step_whose_store_or_announcement_failed_is_taken_whole_on_retry
     indexed = [call.args[1] for call in deadlines.update.call_args_list]
     assert any(o.status is OrderStatus.CREATED for o in indexed)  # its deadline was set...
     assert indexed[-1].is_final  # ...and cleared by the final step
+
+
+@pytest.mark.parametrize("seed", range(10))
+async def test_what_a_kill_left_in_rocksdb_only_reaches_the_changelog_when_its_record_is_read_again(
+        orders_agent: Any, seed: int) -> None:
+    """The worker restarts on its own RocksDB, which has every write of the killed run, the changelog only
+    a prefix of them. Its backlog is read again and finds the steps applied. Another worker recovering
+    from the changelog later (a rebalance, a wiped restart) must find the order as this one has it."""
+    rng = random.Random(seed)
+    first = inputs(rng)
+    async for crash_at, awaits, broker in killed_runs(orders_agent, first):
+        made = broker.writes[:broker.killed_after]  # None (not killed): all of them
+        kept = rng.randint(broker.durable, len(made))
+        rocksdb = {key: raw for key, raw in dict(made).items() if raw is not None}
+        restarted = Broker(None, rocksdb)  # RocksDB kept every write made: ahead of the changelog
+        with mock.patch.object(orders_agent.app, "replaying", lambda: True):
+            await run(orders_agent, restarted, Relay(), in_another_order(rng, first), recover=True)
+        changelog = {key: raw for key, raw in dict([*made[:kept], *restarted.writes]).items() if raw is not None}
+        case = f"kill at await {crash_at} of {awaits}, {kept} of {len(made)} writes kept"
+        assert changelog.get(ORDER_ID) == restarted.local[ORDER_ID], case
