@@ -60,8 +60,8 @@ async def apply_command(command: Message) -> None:
     if answer is not None:  # sent first: a crash before the store re-answers the same
         await send_answer(answer)
     again = app.replaying()  # found applied, perhaps in RocksDB only: written again (ServiceApp.replaying)
-    if level is not level_before or (again and level_before is not None):  # the level, then the hold:
-        stock.put(sku, level)                                                # apply_stock relies on that order
+    if level is not level_before or again:  # the level, then the hold: apply_stock relies on that order
+        stock.put(sku, level)
     if hold is not None and (hold is not hold_before or again):
         holds.put(key, hold)
 
