@@ -19,18 +19,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from typing import Any, Awaitable, Callable
 
 import aiohttp
 import faust
 from pydantic import BaseModel
 from aiokafka.errors import KafkaError
-from faust.types import TP
+from faust.streams import _current_event
+from faust.types import TP, TopicT
 from yarl import URL
 
 from config.backlog import Backlog
 from config.delivery import DeliveryGuard
 from config.kafka import bootstrap_servers
+from config.lanes import Lanes
 from config.logs import event_logger, install_personal_data_filter, log_event
 from config.metrics import Metrics
 from config.settings import SERVICES, Settings, get_settings
@@ -113,32 +116,60 @@ class ServiceApp(faust.App):
         self.metrics.dead_letters(letter.topic).inc()
 
     async def process(self, stream: faust.StreamT, handle: Callable[[Any], Awaitable[None]]) -> None:
-        """Hand each valid event of ``stream`` to ``handle``, one at a time, timed and counted.
+        """Hand each valid event of ``stream`` to ``handle``, in order within its partition, timed and counted.
 
         A record that does not validate goes to its DLQ at once. A handler that raises is not
         acked silently (Faust's default): a transient error (:attr:`domain.errors.MegatronError.transient`,
         an unreachable host, a broker timeout) is retried with backoff, ``HANDLER_RETRIES`` times;
         what still fails goes to the topic's DLQ with the error, for ``megatron dlq`` to show and
         redrive. Each record is reported handled once that is done: the consumer commits by that
-        (``config.delivery``), and the sweeps wait for it (``config.backlog``)."""
+        (``config.delivery``), and the sweeps wait for it (``config.backlog``).
+
+        Records of Kafka topics, committed by that guard, are handled side by side across partitions,
+        one lane each (``config.lanes``), so one partition's broker round trips do not hold up the
+        others. Any other stream (Faust's ``test_context()`` channel, whose ``put`` returns once the
+        stream took the event) is handled one event at a time, in the stream's order."""
         guard: DeliveryGuard | None = getattr(self.consumer, "guard", None)
         if guard is not None:
             guard.track_handled = True
-        async for event in stream.events():
-            value = event.value
-            message = event.message
-            if isinstance(value, DeadLetter):
-                await self.dead_letter(value)
-            else:
-                started = time.perf_counter()
-                await self._handle_one(handle, value, message)
-                took = time.perf_counter() - started
-                self.metrics.events_in(message.topic, getattr(value, "type", "")).inc()
-                self.metrics.handler_seconds(message.topic).observe(took)
-                log_event(self.event_log, self.service_name, message.topic, message.partition, message.offset,
-                          value, took)
-            if guard is not None:
-                guard.handled(message.tp, message.offset)
+        if guard is None or not isinstance(stream.channel, TopicT):
+            async for event in stream.events():
+                await self._handle_event(handle, event)
+                if guard is not None:
+                    guard.handled(event.message.tp, event.message.offset)
+            return
+
+        async def handled(event: faust.EventT) -> None:
+            _current_event.set(weakref.ref(event))  # what table writes and handling_position() read
+            await self._handle_event(handle, event)
+            guard.handled(event.message.tp, event.message.offset)
+
+        def current(event: faust.EventT) -> bool:  # as Faust's stream skips what a rebalance made stale
+            return (self.flow_control.is_active()
+                    and event.message.generation_id == self.consumer_generation_id)
+
+        manual = stream.noack()
+        lanes: Lanes[faust.EventT] = Lanes(handled, manual.ack, current, lambda e: e.message.partition)
+        try:
+            async for event in manual.events():
+                await lanes.put(event)
+        finally:
+            await lanes.close()
+
+    async def _handle_event(self, handle: Callable[[Any], Awaitable[None]], event: faust.EventT) -> None:
+        """One event: parked if it did not validate, else handled (with retries), timed and logged."""
+        value = event.value
+        message = event.message
+        if isinstance(value, DeadLetter):
+            await self.dead_letter(value)
+            return
+        started = time.perf_counter()
+        await self._handle_one(handle, value, message)
+        took = time.perf_counter() - started
+        self.metrics.events_in(message.topic, getattr(value, "type", "")).inc()
+        self.metrics.handler_seconds(message.topic).observe(took)
+        log_event(self.event_log, self.service_name, message.topic, message.partition, message.offset,
+                  value, took)
 
     async def _handle_one(self, handle: Callable[[Any], Awaitable[None]], value: Any, message: Any) -> None:
         """``handle(value)``, retried while its error is transient and the bound allows, else dead-lettered."""
