@@ -42,6 +42,7 @@ class Lanes(Generic[E]):
         self._depth = depth
         self._queues: dict[int, asyncio.Queue[E]] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._in_hand: dict[int, E] = {}
 
     async def put(self, record: E) -> None:
         """Queue ``record`` in its partition's lane; wait while that lane is full. A lane that failed
@@ -50,7 +51,7 @@ class Lanes(Generic[E]):
         queue = self._queues.get(number)
         if queue is None:
             queue = self._queues[number] = asyncio.Queue(self._depth)
-            self._tasks[number] = asyncio.ensure_future(self._run(queue))
+            self._tasks[number] = asyncio.ensure_future(self._run(number, queue))
         task = self._tasks[number]
         if task.done():
             task.result()
@@ -65,11 +66,12 @@ class Lanes(Generic[E]):
             putting.cancel()
             task.result()  # the lane failed while this waited: its error (the lane never ends otherwise)
 
-    async def _run(self, queue: asyncio.Queue[E]) -> None:
+    async def _run(self, number: int, queue: asyncio.Queue[E]) -> None:
         while True:
-            record = await queue.get()
+            record = self._in_hand[number] = await queue.get()
             if self._current(record):
                 await self._handle(record)
+            del self._in_hand[number]
             await self._done(record)
 
     def pending(self) -> int:
@@ -77,10 +79,21 @@ class Lanes(Generic[E]):
         return sum(q.qsize() for q in self._queues.values())
 
     async def close(self) -> None:
-        """Stop every lane (the agent stops): what is queued stays unacknowledged, read again by the next owner."""
+        """Stop every lane (the agent stops or failed). What was in hand or queued is acknowledged and not
+        handled: left unacknowledged it would count as in an agent's hands for ever, so a rebalance would
+        wait for it and the delivery guard would never re-read it; acknowledged, the guard finds the
+        partition's next record in nobody's hands and reads it again (``config.delivery``), and its
+        commit never passes it, since only handled records move that."""
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        left = list(self._in_hand.values())
+        for queue in self._queues.values():
+            while not queue.empty():
+                left.append(queue.get_nowait())
         self._tasks.clear()
         self._queues.clear()
+        self._in_hand.clear()
+        for record in left:
+            await self._done(record)
