@@ -33,10 +33,13 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from config.kafka import read_topic_records
+from aiokafka import TopicPartition
+
+from config.kafka import committed_offsets, consumer, read_to_end, read_topic_records, topic_partitions
 from config.settings import SERVICES, Settings
 from domain.catalog import PRODUCTS
 from streams.events import FailureReason
+from streams.topics import ORDER_COMMANDS
 from tables.schema import connect
 
 __all__ = ["stock_levels", "violations", "check", "skipped_records", "unnotified", "contradicted", "Violation",
@@ -126,8 +129,12 @@ async def check(settings: Settings, http: aiohttp.ClientSession, order_ids: list
     base = settings.service_url("orders")
     answers = await asyncio.gather(*(_get(http, f"{base}/orders/{oid}?wait=0") for oid in order_ids))
     orders = []
+    unknown = [oid for oid, (status, _) in zip(order_ids, answers) if status != 200]
+    waiting = await unread_orders(settings, unknown) if unknown else {}
     for oid, (status, body) in zip(order_ids, answers):
-        if status != 200:
+        if status != 200 and oid in waiting:
+            out.append(Violation("final", f"order {oid}: not read yet by the order service ({waiting[oid]})"))
+        elif status != 200:
             out.append(Violation("lost", f"order {oid}: GET answered {status} {body}"))
         elif body["status"] not in ("CONFIRMED", "FAILED"):
             out.append(Violation("final", f"order {oid}: not final ({body['status']})"))
@@ -221,6 +228,30 @@ def skipped_records(log_dir: Path) -> list[str]:
         if holes:
             out.append(f"{service} never handled {topic}[{partition}] offsets {_ranges(holes)}")
     return out
+
+
+async def unread_orders(settings: Settings, order_ids: list[str]) -> dict[str, str]:
+    """Of ``order_ids``, those whose ``PlaceOrder`` is on ``order-commands`` past the order service's
+    committed offset, with where it waits: accepted and kept, only not read yet. Such an order is not
+    lost but late (the ``final`` invariant); an order with no ``PlaceOrder`` there, or one read and
+    still unknown, is lost."""
+    wanted, found = set(order_ids), {}
+    topic = ORDER_COMMANDS.name
+    c = consumer(settings)
+    await c.start()
+    try:
+        parts = await topic_partitions(c, topic)
+        begin, end = await c.beginning_offsets(parts), await c.end_offsets(parts)
+        async for r in read_to_end(c, {tp: begin[tp] for tp in parts}, end):
+            oid = (r.key or b"").decode()
+            if oid in wanted and oid not in found and b'"PlaceOrder"' in (r.value or b""):
+                found[oid] = (r.partition, r.offset)
+    finally:
+        await c.stop()
+    committed = await committed_offsets(settings, f"{settings.app_id_prefix}-orders", [topic])
+    return {oid: f"its PlaceOrder at {topic}[{p}]@{o}, the order service committed up to {done}"
+            for oid, (p, o) in found.items()
+            if o >= (done := committed.get(TopicPartition(topic, p), 0))}
 
 
 async def _events(settings: Settings, topic: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from dev.invariants import unread_orders
 from dev.mail_sink import read_mail
 from domain.catalog import BY_SKU
 from tests.helpers import Shopper, eventually, query, read_topic
@@ -122,3 +123,14 @@ async def test_confirmation_email_in_mail_sink(ravis_order, settings):  # type: 
     assert "confirmed" in messages[0].lower() and ravis_order["placed"]["order_id"][:8] in messages[0]
     # one Message-ID per order, status and channel, so a copy re-sent after a crash is a duplicate
     assert f"Message-ID: <{ravis_order['placed']['order_id']}.confirmed.email@megatron.store>" in messages[0]
+
+
+async def test_an_order_not_read_yet_by_its_service_is_told_from_a_lost_one(ravis_order, settings):  # type: ignore[no-untyped-def]
+    """dev.invariants.unread_orders: a chaos check that finds an order unknown asks whether its PlaceOrder
+    waits past the order service's committed offset (late, not lost). Ravi's PlaceOrder is on
+    order-commands: unread for a group that never read it, read for the order service's own."""
+    order_id, never_placed = ravis_order["placed"]["order_id"], uuid.uuid4().hex
+    nobody = settings.model_copy(update={"app_id_prefix": f"nobody-{uuid.uuid4().hex[:8]}"})
+    waiting = await unread_orders(nobody, [order_id, never_placed])
+    assert list(waiting) == [order_id] and "order-commands[" in waiting[order_id]
+    await eventually(lambda: unread_orders(settings, [order_id, never_placed]), lambda w: w == {})  # fails if never
