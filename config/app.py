@@ -236,19 +236,26 @@ class ServiceApp(faust.App):
         asyncio.ensure_future(ask())
 
     def consumer_lags(self) -> dict[tuple[str, int], int]:
-        """Records not yet handed to an agent, per assigned partition (for ``/metrics``)."""
+        """Records not yet handled, per assigned partition (for ``/metrics``): below the end offset and at
+        or past the delivery guard's handled offset, so records read ahead into a lane (``config.lanes``)
+        still count; without the guard, past the last offset handed to an agent."""
         lags: dict[tuple[str, int], int] = {}
         if not self.agents:
             return lags
         consumer = self.consumer
+        guard: DeliveryGuard | None = getattr(consumer, "guard", None)
         for tp in consumer.assignment():
             try:
                 highwater = consumer.highwater(tp)
             except Exception:
                 continue
-            read = consumer._read_offset.get(tp)  # the last offset handed to an agent
-            if highwater is not None:
-                lags[(tp.topic, tp.partition)] = max(highwater - ((read + 1) if read is not None else 0), 0)
+            if highwater is None:
+                continue
+            handled = guard.handled_upto(tp) if guard is not None else None
+            if handled is None:
+                read = consumer._read_offset.get(tp)  # the last offset handed to an agent
+                handled = (read + 1) if read is not None else 0
+            lags[(tp.topic, tp.partition)] = max(highwater - handled, 0)
         return lags
 
     @property

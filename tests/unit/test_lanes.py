@@ -139,3 +139,24 @@ async def test_close_acknowledges_unhandled_what_was_in_hand_or_queued() -> None
     await lanes.close()
     assert h.handled == [(0, 0), (1, 1)]
     assert sorted(h.acked) == [(0, 0), (0, 1), (0, 2), (1, 1)]
+
+
+def test_lag_counts_records_read_ahead_into_a_lane_and_not_yet_handled() -> None:
+    """/metrics lag: Faust's read offset runs ahead of what the lanes handled; the guard's handled offset does not."""
+    from types import SimpleNamespace
+
+    from faust.types import TP
+
+    from config.app import ServiceApp
+    from config.delivery import DeliveryGuard
+
+    guard = DeliveryGuard(track_handled=True)
+    src, idle = TP("order-commands", 0), TP("order-commands", 1)  # idle: never started, Faust's offset counts
+    guard.start(src, 10)
+    for offset in (10, 11):
+        guard.handled(src, offset)
+    ends = {src: 20, idle: 5}
+    consumer = SimpleNamespace(guard=guard, assignment=lambda: [src, idle], highwater=ends.get,
+                               _read_offset={src: 18, idle: 4})  # read up to 18; handled up to 11
+    app = SimpleNamespace(agents=[object()], consumer=consumer)
+    assert ServiceApp.consumer_lags(app) == {(src.topic, 0): 8, (idle.topic, 1): 0}  # type: ignore[arg-type]
