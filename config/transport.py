@@ -129,6 +129,12 @@ class Consumer(faust_aiokafka.Consumer):
         acknowledged."""
         committed = self._committed_offset[tp]
         upto = self.guard.handled_upto(tp) if self.guard.patience > 0 else None
+        if upto is None and self.guard.patience > 0 and self.guard.track_handled:
+            # between a revoke (the guard forgets) and the seek of the next assignment (it starts again):
+            # nothing handled in this assignment yet, so nothing to commit. Faust's own offset would
+            # count records acknowledged unhandled, dropped as stale by the rebalance (chaos seed 5:
+            # a commit of order-commands[2] at 1186 with 968..1185 never handled, 354 orders lost)
+            return None
         if upto is not None:
             acked = self._acked[tp]
             done = [offset for offset in acked if offset < upto]  # Faust keeps it sorted

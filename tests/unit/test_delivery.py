@@ -330,6 +330,32 @@ def test_a_commit_never_passes_a_record_that_was_acknowledged_but_not_handled() 
     assert consumer._acked[src] == [] and consumer._acked_index[src] == set()
 
 
+def test_no_commit_between_a_revoke_and_the_next_seek_counts_records_dropped_unhandled() -> None:
+    """Chaos seed 5 with partition lanes: a rebalance dropped order-commands[2] 968..1185 as stale
+    (acknowledged, not handled); the guard had forgotten the partition at the revoke, Faust's own offset
+    counted the acknowledgements, and a commit went to 1186 before the seek started the guard again."""
+    from collections import defaultdict
+
+    from intervaltree import IntervalTree
+
+    src = TP_("order-commands", 2)
+    consumer = object.__new__(Consumer)
+    g = consumer.__dict__["_delivery_guard"] = DeliveryGuard(2.0)
+    consumer.__dict__.update(_committed_offset=defaultdict(lambda: None), _acked=defaultdict(list),
+                             _acked_index=defaultdict(set), _gap=defaultdict(IntervalTree))
+    consumer._committed_offset[src] = 968
+    g.track_handled = True
+    g.start(src, 968)
+    g.forget([src])  # revoked; assigned again, its seek not done yet
+    consumer._acked[src] = list(range(968, 1186))
+    consumer._acked_index[src] = set(range(968, 1186))
+    assert consumer._new_offset(src) is None
+    g.start(src, 968)  # the seek to the committed offset: read again from 968
+    assert consumer._new_offset(src) is None
+    g.handled(src, 968)
+    assert consumer._new_offset(src) == 969
+
+
 @pytest.mark.parametrize("static, expected", [(True, "t-cart@127.0.0.1:9999"), (False, None)])
 def test_a_worker_is_a_static_member_named_by_its_web_address(static: bool, expected: str | None) -> None:
     """Read when the consumer is made, after ``faust worker --web-port`` (two workers of one service differ,
