@@ -22,7 +22,7 @@ from streams.events import Message
 from streams.topics import TopicSpec
 
 __all__ = ["bootstrap_servers", "producer", "consumer", "admin_client", "topic_partitions", "partition_counts",
-           "create_topics", "read_to_end", "read_topic_records", "send_messages", "committed_offsets",
+           "create_topics", "read_to_end", "read_records", "read_topic_records", "send_messages", "committed_offsets",
            "STALL_TIMEOUT_S"]
 
 #: A partition short of its end offset that gives no record for this long: the read gives up.
@@ -138,8 +138,8 @@ async def read_to_end(c: AIOKafkaConsumer, start: Mapping[TopicPartition, int], 
                 break
 
 
-async def read_topic_records(settings: Settings, topic: str, timeout: float = STALL_TIMEOUT_S) -> list[tuple[str, bytes]]:
-    """Every ``(key, value)`` of ``topic`` from its start up to the end offsets read at the start
+async def read_records(settings: Settings, topic: str, timeout: float = STALL_TIMEOUT_S) -> list[ConsumerRecord]:
+    """Every record of ``topic`` from its start up to the end offsets read at the start
     (:func:`read_to_end`; ``timeout`` is how long a partition may give nothing before its end).
 
     Joins no consumer group and commits nothing, so a running service never notices.
@@ -154,9 +154,14 @@ async def read_topic_records(settings: Settings, topic: str, timeout: float = ST
         begin = await c.beginning_offsets(parts)
         end = await c.end_offsets(parts)
         start = {tp: begin[tp] for tp in parts}  # in partition order
-        return [((r.key or b"").decode(), r.value) async for r in read_to_end(c, start, end, timeout)]
+        return [r async for r in read_to_end(c, start, end, timeout)]
     finally:
         await c.stop()
+
+
+async def read_topic_records(settings: Settings, topic: str, timeout: float = STALL_TIMEOUT_S) -> list[tuple[str, bytes]]:
+    """Every ``(key, value)`` of ``topic``, as :func:`read_records` reads them."""
+    return [((r.key or b"").decode(), r.value) for r in await read_records(settings, topic, timeout)]
 
 
 async def send_messages(settings: Settings, spec: TopicSpec, messages: list[Message]) -> None:

@@ -35,7 +35,7 @@ import aiohttp
 
 from aiokafka import TopicPartition
 
-from config.kafka import committed_offsets, consumer, read_to_end, read_topic_records, topic_partitions
+from config.kafka import committed_offsets, read_records, read_topic_records
 from config.settings import SERVICES, Settings
 from domain.catalog import PRODUCTS
 from streams.events import FailureReason
@@ -237,17 +237,10 @@ async def unread_orders(settings: Settings, order_ids: list[str]) -> dict[str, s
     still unknown, is lost."""
     wanted, found = set(order_ids), {}
     topic = ORDER_COMMANDS.name
-    c = consumer(settings)
-    await c.start()
-    try:
-        parts = await topic_partitions(c, topic)
-        begin, end = await c.beginning_offsets(parts), await c.end_offsets(parts)
-        async for r in read_to_end(c, {tp: begin[tp] for tp in parts}, end):
-            oid = (r.key or b"").decode()
-            if oid in wanted and oid not in found and b'"PlaceOrder"' in (r.value or b""):
-                found[oid] = (r.partition, r.offset)
-    finally:
-        await c.stop()
+    for r in await read_records(settings, topic):
+        oid = (r.key or b"").decode()
+        if oid in wanted and oid not in found and b'"PlaceOrder"' in (r.value or b""):
+            found[oid] = (r.partition, r.offset)
     committed = await committed_offsets(settings, f"{settings.app_id_prefix}-orders", [topic])
     return {oid: f"its PlaceOrder at {topic}[{p}]@{o}, the order service committed up to {done}"
             for oid, (p, o) in found.items()
