@@ -83,7 +83,7 @@ class Consumer(faust_aiokafka.Consumer):
             return
         rereading: set[TP] = set()  # sought back: the rest of this fetch is stale for them
         for tp, head in self._dropped_heads():
-            await self._reread(rereading, tp, head, "was handed on and never acknowledged (dropped)")
+            await self._reread(rereading, tp, head, "was dropped unhandled (no agent holds it)")
             self.guard.positioned(tp, head)
         async for tp, message in super().getmany(timeout):
             if tp in rereading:

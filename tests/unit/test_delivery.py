@@ -306,6 +306,43 @@ def test_handled_offsets_move_the_watermark_only_over_contiguous_records() -> No
     assert g.handled_upto(TP) is None
 
 
+def test_a_record_handled_past_an_unhandled_one_asks_at_once_for_that_one() -> None:
+    """CI, 2026-12-07: after a rebalance the order service's lane got inventory-events[1]@74, never 73.
+    A partition is handled in order, so the hole is known at once, not after the head's patience."""
+    g, _ = guard()
+    g.track_handled = True
+    g.start(TP, 73)
+    g.handled(TP, 74)
+    assert g.heads_to_check == {TP: 73}
+    g.heads_to_check.clear()
+    g.handled(TP, 75)
+    assert g.heads_to_check == {}, "one check per hole"
+    g.handled(TP, 73)  # the re-read copy
+    assert g.handled_upto(TP) == 76 and g.heads_to_check == {}
+    g.handled(TP, 78)
+    assert g.heads_to_check == {TP: 76}, "a new hole is a new check"
+    g.start(TP, 76)  # a seek after a rebalance: nothing reported for this read yet
+    g.handled(TP, 77)
+    assert g.heads_to_check == {TP: 76}
+
+
+async def test_the_consumer_rereads_a_hole_its_agents_handled_past(monkeypatch: pytest.MonkeyPatch) -> None:
+    sought: list[dict[TP_, int]] = []
+    src = TP_("inventory-events", 1)
+    consumer = consumer_fed(monkeypatch, [[(src, 76)], [(src, 73), (src, 74)]], sought)
+    monkeypatch.setattr(faust_aiokafka.Consumer, "assignment", lambda self: {src})
+    consumer.__dict__["_unacked_messages"] = set()
+    g = consumer.guard
+    g.track_handled = True
+    g.positioned(src, 73)
+    g.start(src, 73)
+    assert g.check(src, 73) is Verdict.DELIVER and g.check(src, 74) is Verdict.DELIVER
+    g.handled(src, 74)  # 73 never reached an agent
+    assert await handed_on(consumer) == []
+    assert sought == [{src: 73}]
+    assert await handed_on(consumer) == [73, 74]
+
+
 def test_a_commit_never_passes_a_record_that_was_acknowledged_but_not_handled() -> None:
     """The crash test on Kafka: Faust acknowledged 1..3 that no agent handled and committed 4."""
     from collections import defaultdict
