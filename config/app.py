@@ -326,6 +326,7 @@ def create_app(service: str, settings: Settings | None = None) -> ServiceApp:
         table_standby_replicas=s.table_standby_replicas,
         key_serializer="raw",
         value_serializer="raw",
+        TableManager="config.table_manager:TableManager",
     )
     app.service_name = service
     app.settings = s
