@@ -127,6 +127,10 @@ class KafkaNode:
             # of an idle node's CPU here (4.0% and 3.4% of a core -> 1.9% and 2.4%); a lone node has no
             # other voter or broker that needs its log to move (voters of a cluster keep the default)
             *(["metadata.max.idle.interval.ms=10000"] if len(voters) == 1 else []),
+            # a node killed in a cluster leads partitions nobody can write (acks=all) or read until the
+            # controller fences it, after broker.session.timeout.ms (9 s by default): chaos saw every
+            # broker kill stall the platform that long. Nodes on one host heartbeat within milliseconds
+            *(["broker.session.timeout.ms=3000", "broker.heartbeat.interval.ms=500"] if len(voters) > 1 else []),
             "auto.create.topics.enable=false",
             "log.retention.ms=-1",  # catalog topics are the analysts' record; changelogs are compacted
             "",

@@ -53,6 +53,8 @@ def test_a_cluster_of_three_is_one_quorum_with_replicated_internal_topics_and_st
         assert props["log.dirs"] == str(tmp_path / "kafka" / f"node-{node.node_id}")
         assert (props["offsets.topic.replication.factor"], props["min.insync.replicas"]) == ("3", "2")
         assert "metadata.max.idle.interval.ms" not in props, "voters need the controller's log to move"
+        assert (props["broker.session.timeout.ms"], props["broker.heartbeat.interval.ms"]) == ("3000", "500"), \
+            "a killed node is fenced, and its partitions led elsewhere, within 3 s"
     (tmp_path / "kafka" / "node-2").mkdir(parents=True)
     (tmp_path / "kafka" / "node-2" / "meta.properties").write_text("version=1\ncluster.id=abc\nnode.id=2\n")
     assert cluster.cluster_id() == "abc", "a node formatted again joins the cluster it belongs to"
