@@ -18,7 +18,6 @@ crash left unannounced is announced again after every recovery (``Order.announce
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from datetime import timedelta
@@ -120,18 +119,15 @@ async def owed_announcements() -> None:
     owed = [order for _, order in orders.items() if order.announcement_owed]
     relay.replace({order.order_id: notification(order) for order in owed if order.notification_pending})
     events = [event for order in owed for event in announcement(order)]
-    s = app.settings
-    for attempt in range(s.handler_retries + 1):  # Faust drops what a recovery callback raises: say it here
-        try:
-            await app.emit(ORDER_EVENTS, *events)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("%d owed announcements not sent (%s); attempt %d of %d", len(events), exc, attempt + 1,
-                        s.handler_retries + 1)
-            await asyncio.sleep(s.handler_retry_base_s * 2 ** attempt)
-    log.error("%d owed announcements not sent; still owed in the table, sent at the next recovery", len(events))
+
+    def on_retry(exc: Exception, retry: int, delay: float) -> None:
+        log.warning("%d owed announcements not sent (%s); retry %d of %d in %.1fs", len(events), exc, retry,
+                    app.settings.handler_retries, delay)
+
+    error = await app.retried(lambda: app.emit(ORDER_EVENTS, *events), on_retry)
+    if error is not None:  # Faust drops what a recovery callback raises: say it here
+        log.error("%d owed announcements not sent (%s); still owed in the table, sent at the next recovery",
+                  len(events), error)
 
 
 # every order of this worker's partitions that passed its deadline is failed (TIMED_OUT)

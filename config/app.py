@@ -171,26 +171,41 @@ class ServiceApp(faust.App):
         log_event(self.event_log, self.service_name, message.topic, message.partition, message.offset,
                   value, took)
 
-    async def _handle_one(self, handle: Callable[[Any], Awaitable[None]], value: Any, message: Any) -> None:
-        """``handle(value)``, retried while its error is transient and the bound allows, else dead-lettered."""
+    async def retried(self, call: Callable[[], Awaitable[object]],
+                      on_retry: Callable[[Exception, int, float], None],
+                      retriable: Callable[[Exception], bool] = lambda exc: True) -> Exception | None:
+        """``call()`` until it returns: None; or the error it last raised, once that is not ``retriable`` or
+        ``HANDLER_RETRIES`` retries are spent. Before each retry ``on_retry(error, retry, delay)`` says so,
+        and the retry waits ``delay``: ``HANDLER_RETRY_BASE_S``, doubled each time."""
         s = self.settings
         for attempt in range(s.handler_retries + 1):
             try:
-                await handle(value)
-                return
+                await call()
+                return None
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                error = exc
-                if not is_transient(exc) or attempt == s.handler_retries:
-                    break
+                if not retriable(exc) or attempt == s.handler_retries:
+                    return exc
                 delay = s.handler_retry_base_s * 2 ** attempt
-                self.metrics.handler_retries(message.topic).inc()
-                log.warning("%s[%d]@%d: %s; retry %d of %d in %.1fs", message.topic, message.partition,
-                            message.offset, describe(exc), attempt + 1, s.handler_retries, delay)
+                on_retry(exc, attempt + 1, delay)
                 await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns")
+
+    async def _handle_one(self, handle: Callable[[Any], Awaitable[None]], value: Any, message: Any) -> None:
+        """``handle(value)``, retried while its error is transient and the bound allows, else dead-lettered."""
+        s = self.settings
+
+        def on_retry(exc: Exception, retry: int, delay: float) -> None:
+            self.metrics.handler_retries(message.topic).inc()
+            log.warning("%s[%d]@%d: %s; retry %d of %d in %.1fs", message.topic, message.partition,
+                        message.offset, describe(exc), retry, s.handler_retries, delay)
+
+        error = await self.retried(lambda: handle(value), on_retry, is_transient)
+        if error is None:
+            return
         log.error("%s[%d]@%d: handler failed: %s", message.topic, message.partition, message.offset,
-                  describe(error), exc_info=not is_transient(error))
+                  describe(error), exc_info=None if is_transient(error) else error)
         self.metrics.handler_failures(message.topic).inc()
         letter = DeadLetter(
             topic=message.topic, partition=message.partition, offset=message.offset,
