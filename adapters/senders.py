@@ -13,9 +13,19 @@ from mode import Service
 from config.settings import Settings
 from domain.privacy import mask_phone, mask_text
 
-__all__ = ["EmailSender", "SmsSender", "LogSmsSender", "sms_sender"]
+__all__ = ["EmailSender", "SmsSender", "LogSmsSender", "sms_sender", "worth_sending_again"]
 
 log = logging.getLogger("megatron.sms")
+
+
+def worth_sending_again(exc: Exception) -> bool:
+    """A send that may succeed if tried again: no answer in time, a connection refused or dropped, an SMTP
+    4xx. A 5xx or a refused recipient is the server's final word."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    return isinstance(exc, OSError)  # TimeoutError, ConnectionError, SMTPServerDisconnected
 
 
 class EmailSender(Service):

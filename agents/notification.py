@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from adapters.senders import EmailSender, sms_sender
+from adapters.senders import EmailSender, sms_sender, worth_sending_again
 from config.app import create_app
 from domain.notifications import Sent, compose, delivery_key
 from domain.privacy import mask_recipient, mask_text
@@ -45,13 +45,16 @@ async def handle(command: NotifyOrder) -> None:
         key = delivery_key(command, channel)
         if key in record.keys:
             continue
-        try:
-            await send()
-        except Exception as exc:
+        error = await app.retried(send, lambda exc, retry, delay: log.warning(
+            "order %s: %s to %s failed: %s; retry %d of %d in %.1fs", command.order_id, channel,
+            mask_recipient(recipient), failure(exc), retry, app.settings.handler_retries, delay),
+            worth_sending_again)
+        if error is not None:  # tried again while that could help (make chaos, seed 1: one SMTP timeout, no email)
             log.warning("order %s: %s to %s failed: %s", command.order_id, channel, mask_recipient(recipient),
-                        mask_text(str(exc) or type(exc).__name__))  # an SMTP error names the recipient
+                        failure(error))
             await app.emit(NOTIFICATION_EVENTS, NotificationFailed(
-                order_id=command.order_id, channel=channel, recipient=recipient, error=str(exc) or type(exc).__name__))
+                order_id=command.order_id, channel=channel, recipient=recipient,
+                error=str(error) or type(error).__name__))
             continue
         # announced, then recorded: a crash between re-sends this one (same Message-ID) rather than
         # keep it sent and never announced (make chaos, seed 1: an email with no NotificationSent)
@@ -59,5 +62,12 @@ async def handle(command: NotifyOrder) -> None:
                                                              recipient=recipient, status=command.status))
         record = Sent(keys=record.keys | {key})
         sent.put(command.order_id, record)  # at once: a crash now re-sends only what follows
+
+
+def failure(exc: Exception) -> str:
+    """The error for the log, masked: an SMTP error names the recipient."""
+    return mask_text(str(exc) or type(exc).__name__)
+
+
 register_ops_views(app)
 register_notification_views(app, sent, email)

@@ -183,3 +183,49 @@ async def test_an_email_is_recorded_sent_only_once_announced(notification: Any) 
         with mock.patch.object(notification.app, "emit", announce):
             await notification.handle(command)
     assert steps[1:] == ["send ravi@example.com", "announce NotificationSent", "record o7"]
+
+
+def _failing_send(errors: list[Exception], steps: list[str]) -> Any:
+    async def send(to: str, *args: Any, **kwargs: Any) -> None:
+        if errors:
+            steps.append(f"failed {type(errors[0]).__name__}")
+            raise errors.pop(0)
+        steps.append(f"send {to}")
+    return send
+
+
+async def test_an_email_that_timed_out_is_sent_again_before_it_counts_as_failed(notification: Any) -> None:
+    """make chaos (seed 1, 2026-12-07): one SMTP timeout under load, and the order never got its email."""
+    import smtplib
+
+    command = NotifyOrder(order_id="o8", user_id="ravi", status="CONFIRMED", total_paise=7_990_000, items=LINES[:1],
+                          contact=Contact(email="ravi@example.com"))
+    steps: list[str] = []
+    announced: list[Any] = []
+
+    async def announce(spec: Any, *events: Any) -> None:
+        announced.extend(events)
+
+    quick = notification.app.settings.model_copy(update={"handler_retries": 3, "handler_retry_base_s": 0.001})
+    errors: list[Exception] = [TimeoutError(), smtplib.SMTPServerDisconnected("gone")]
+    with mock.patch.object(notification.app, "settings", quick), \
+            mock.patch.object(notification.email, "send", _failing_send(errors, steps)), \
+            mock.patch.object(notification.sent, "put", lambda key, value: None), \
+            mock.patch.object(notification.sent, "get", lambda key: None), \
+            mock.patch.object(notification.app, "emit", announce):
+        await notification.handle(command)
+        assert steps == ["failed TimeoutError", "failed SMTPServerDisconnected", "send ravi@example.com"]
+        assert [type(e).__name__ for e in announced] == ["NotificationSent"]
+
+        steps.clear(), announced.clear()
+        refused = smtplib.SMTPRecipientsRefused({"ravi@example.com": (550, b"no such mailbox")})
+        with mock.patch.object(notification.email, "send", _failing_send([refused], steps)):
+            await notification.handle(command)
+        assert steps == ["failed SMTPRecipientsRefused"], "a 5xx is final: not sent again"
+        assert [type(e).__name__ for e in announced] == ["NotificationFailed"]
+
+        steps.clear(), announced.clear()
+        with mock.patch.object(notification.email, "send", _failing_send([TimeoutError()] * 4, steps)):
+            await notification.handle(command)
+        assert steps == ["failed TimeoutError"] * 4, "tried HANDLER_RETRIES times more, then failed"
+        assert [type(e).__name__ for e in announced] == ["NotificationFailed"]
