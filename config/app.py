@@ -28,10 +28,13 @@ from pydantic import BaseModel
 from aiokafka.errors import KafkaError
 from faust.streams import _current_event
 from faust.types import TP, TopicT
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 from yarl import URL
 
 from config.backlog import Backlog
 from config.delivery import DeliveryGuard
+from config.flow_control import KeepingFlowControl
 from config.kafka import bootstrap_servers
 from config.lanes import Lanes
 from config.logs import event_logger, install_personal_data_filter, log_event
@@ -81,6 +84,16 @@ class ServiceApp(faust.App):
     metrics: Metrics
     event_log: logging.Logger
     backlog: Backlog
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        """Faust's flow control, except that resuming a running flow keeps the records already queued
+        (``config.flow_control``): a worker whose delivery guard re-reads holes gets them. With the guard
+        off (``KAFKA_DELIVERY_GAP_PATIENCE_S=0``), Faust's own."""
+        settings = getattr(self, "settings", None) or get_settings()  # asked for before create_app sets it
+        if settings.kafka_delivery_gap_patience_s > 0:
+            return KeepingFlowControl(loop=self.loop)
+        return FlowControlEvent(loop=self.loop)
 
     def _new_consumer(self) -> Any:
         """Faust's consumer; with ``STATIC_MEMBERSHIP`` its group instance id is the worker's web address,
