@@ -1,7 +1,7 @@
 """Carries a chaos schedule out on a running platform, and heals after each fault.
 
 Every fault is one task started at its time; faults on the same lock (:attr:`Fault.lock`) wait
-for each other, so one Kafka node is down at a time and a worker is not killed while it is
+for each other, so one Kafka node is down (or catching up) at a time and a worker is not killed while it is
 stopped. Each fault ends healed (restarted, continued, restored); what happened is kept as an
 :class:`Injected`: when it really started, how long it took, and for a restart, how long the
 worker took from its start to serving again.
@@ -21,8 +21,8 @@ from typing import Any
 import aiohttp
 
 from chaos.schedule import Fault
-from config.kafka import producer, read_topic_records
-from dev.broker import free_port
+from config.kafka import bootstrap_servers, producer, read_topic_records
+from dev.broker import free_port, wait_for_in_sync
 from dev.faults import TcpProxy
 from dev.platform import Platform
 from streams.topics import PAYMENT_COMMANDS
@@ -40,6 +40,7 @@ class Injected:
     started: float = 0.0
     ended: float = 0.0
     ready_s: float | None = None  # a restarted or joining worker: its start to its /health answering
+    in_sync_s: float | None = None  # a restarted Kafka node: its start to every replica in sync again
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -116,6 +117,10 @@ class Injector:
         started = time.monotonic()
         await asyncio.to_thread(p.restart_broker, int(fault.target.rsplit("-", 1)[1]))
         record.ready_s = round(time.monotonic() - started, 2)
+        # the fault holds the broker lock until the node is a replica again: killing the next one
+        # sooner would be two nodes down, which replication 3 with min.insync.replicas 2 does not survive
+        await wait_for_in_sync(bootstrap_servers(p.settings))
+        record.in_sync_s = round(time.monotonic() - started, 2)
 
     async def _cut(self, fault: Fault) -> None:
         proxy = self.proxies[fault.target]

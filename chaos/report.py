@@ -112,6 +112,7 @@ async def judge(o: Outcome, settings: Settings, http: aiohttp.ClientSession, run
         name = order.get("status") if order.get("status") != "FAILED" else f"FAILED {order.get('reason')}"
         statuses[str(name)] = statuses.get(str(name), 0) + 1
     restarts = [i.ready_s for i in o.injected if i.fault.kind == "kill" and i.ready_s is not None]
+    nodes = [i for i in o.injected if i.fault.kind == "broker"]
     report = {
         "run_id": run_id, "seed": o.seed, "duration_s": o.duration_s, "rate": o.rate, "brokers": o.brokers,
         "faults": {"by_kind": describe([i.fault for i in o.injected]), "total": len(o.injected),
@@ -125,6 +126,9 @@ async def judge(o: Outcome, settings: Settings, http: aiohttp.ClientSession, run
                     "bound_s": o.heal_bound_s},
         "restart_to_serving_s": {**percentiles(restarts), "count": len(restarts), "target": RESTART_TARGET_S,
                                  "within_target": sum(1 for r in restarts if r <= RESTART_TARGET_S)},
+        "broker_restart_s": {"to_serving": percentiles([i.ready_s for i in nodes if i.ready_s is not None]),
+                             "to_in_sync": percentiles([i.in_sync_s for i in nodes if i.in_sync_s is not None]),
+                             "count": len(nodes)},
         "goodput": goodput(o),
         "invariants": {name: {"says": says, "violations": len(by_invariant[name]),
                               "examples": by_invariant[name][:20]} for name, says in INVARIANTS.items()},
@@ -179,6 +183,8 @@ def render(r: dict[str, Any], path: Path | None = None) -> str:
            else f"NOT within {h['bound_s']:g} s"),
         f"SIGKILLed worker to serving again: {_ms(rs)}; {rs['within_target']} of {rs['count']} within "
         f"{rs['target']:g} s",
+        *([f"killed Kafka node to serving again: {_ms(b['to_serving'])}; to every replica in sync: "
+           f"{_ms(b['to_in_sync'])}"] if (b := r.get("broker_restart_s")) and b["count"] else []),
         "invariants (violations):",
     ]
     for name, inv in r["invariants"].items():

@@ -263,3 +263,29 @@ async def wait_for_metadata(bootstrap: str, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the broker at {bootstrap} serves no metadata after {timeout:.0f}s")
         await asyncio.sleep(0.1)
+
+
+async def wait_for_in_sync(bootstrap: str, timeout: float = 180.0) -> None:
+    """Until every partition of every topic has its whole replica set in sync.
+
+    A node that serves metadata again after a crash is not yet a replica: it catches up first. Until
+    it is back in every ISR, a second node down leaves partitions with one replica in sync, below
+    min.insync.replicas, and writes with acks=all stop. "One node down at a time" means this wait."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    deadline = time.monotonic() + timeout
+    behind: list[str] = []
+    while time.monotonic() < deadline:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            behind = [f"{t['topic']}[{p['partition']}]" for t in await admin.describe_topics()
+                      for p in t["partitions"] if set(p["isr"]) != set(p["replicas"])]
+            if not behind:
+                return
+        except Exception:  # a node still starting, or a leader moving: ask again
+            pass
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"replicas still out of sync after {timeout:.0f}s: {', '.join(behind[:10]) or 'unknown'}")

@@ -36,6 +36,8 @@ def test_a_fixed_seed_schedule_breaks_no_invariant(tmp_path: Path) -> None:
     assert report["faults"]["not_carried_out"] == []
     assert report["faults"]["total"] == SMALL.fault_count
     assert report["workers_died_on_their_own"] == []
+    nodes = [f for f in report["faults"]["log"] if f["fault"]["kind"] == "broker"]
+    assert nodes and all(f["in_sync_s"] >= f["ready_s"] > 0 for f in nodes), nodes  # each node rejoined every ISR
     orders = report["orders"]
     assert orders["accepted"] > 0.5 * SMALL.rate * SMALL.duration_s  # the load really ran through the faults
     assert orders["final"] == orders["accepted"] and orders["lost"] == 0
