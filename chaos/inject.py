@@ -41,6 +41,7 @@ class Injected:
     ended: float = 0.0
     ready_s: float | None = None  # a restarted or joining worker: its start to its /health answering
     in_sync_s: float | None = None  # a restarted Kafka node: its start to every replica in sync again
+    startup_s: dict[str, float] | None = None  # a restarted worker's own phases (``config.startup``)
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -85,6 +86,13 @@ class Injector:
         self.platform.start_service(service, name, extra_env)
         await asyncio.to_thread(self.platform.wait_ready, name or service, 180.0)
         record.ready_s = round(time.monotonic() - started, 2)
+        health = self.platform.procs[name or service].health
+        assert health is not None
+        try:
+            async with self.http.get(health) as r:
+                record.startup_s = (await r.json()).get("startup_s")
+        except (aiohttp.ClientError, ValueError) as exc:  # a figure of the report, never a fault
+            log.warning("start-up phases of %s not read: %s", name or service, exc)
 
     async def _kill(self, fault: Fault, record: Injected) -> None:
         p = self.platform

@@ -22,6 +22,7 @@ from chaos.inject import Injected
 from chaos.schedule import describe
 from chaos.shoppers import APPROVING_VPA, Visit
 from config.settings import Settings
+from config.startup import PHASES
 from dev.invariants import INVARIANTS, Stock, Violation, check, contradicted, skipped_records, unnotified
 
 __all__ = ["Outcome", "judge", "render", "percentiles"]
@@ -113,6 +114,7 @@ async def judge(o: Outcome, settings: Settings, http: aiohttp.ClientSession, run
         statuses[str(name)] = statuses.get(str(name), 0) + 1
     restarts = [i.ready_s for i in o.injected if i.fault.kind == "kill" and i.ready_s is not None]
     nodes = [i for i in o.injected if i.fault.kind == "broker"]
+    phases = [i.startup_s for i in o.injected if i.fault.kind == "kill" and i.startup_s]
     report = {
         "run_id": run_id, "seed": o.seed, "duration_s": o.duration_s, "rate": o.rate, "brokers": o.brokers,
         "faults": {"by_kind": describe([i.fault for i in o.injected]), "total": len(o.injected),
@@ -125,7 +127,9 @@ async def judge(o: Outcome, settings: Settings, http: aiohttp.ClientSession, run
         "healing": {"healed_after_s": round(o.healed - o.started, 1), "all_final_after_s": o.final_after_heal_s,
                     "bound_s": o.heal_bound_s},
         "restart_to_serving_s": {**percentiles(restarts), "count": len(restarts), "target": RESTART_TARGET_S,
-                                 "within_target": sum(1 for r in restarts if r <= RESTART_TARGET_S)},
+                                 "within_target": sum(1 for r in restarts if r <= RESTART_TARGET_S),
+                                 "by_phase": {phase: percentiles([p[phase] for p in phases if phase in p])
+                                              for phase in (*PHASES, "total")}},
         "broker_restart_s": {"to_serving": percentiles([i.ready_s for i in nodes if i.ready_s is not None]),
                              "to_in_sync": percentiles([i.in_sync_s for i in nodes if i.in_sync_s is not None]),
                              "count": len(nodes)},
@@ -183,6 +187,9 @@ def render(r: dict[str, Any], path: Path | None = None) -> str:
            else f"NOT within {h['bound_s']:g} s"),
         f"SIGKILLed worker to serving again: {_ms(rs)}; {rs['within_target']} of {rs['count']} within "
         f"{rs['target']:g} s",
+        *(["  the worker's own phases, p50/p95: " + ", ".join(
+            f"{k} {v['p50']:g}/{v['p95']:g} s" for k, v in rs["by_phase"].items() if v["p50"] is not None)]
+          if any(v["p50"] is not None for v in rs.get("by_phase", {}).values()) else []),
         *([f"killed Kafka node to serving again: {_ms(b['to_serving'])}; to every replica in sync: "
            f"{_ms(b['to_in_sync'])}"] if (b := r.get("broker_restart_s")) and b["count"] else []),
         "invariants (violations):",

@@ -40,6 +40,7 @@ from config.lanes import Lanes
 from config.logs import event_logger, install_personal_data_filter, log_event
 from config.metrics import Metrics
 from config.settings import SERVICES, Settings, get_settings
+from config.startup import StartupClock
 from config.transport import SCHEME
 from domain.errors import MegatronError
 from streams.events import Message, utcnow
@@ -84,6 +85,7 @@ class ServiceApp(faust.App):
     metrics: Metrics
     event_log: logging.Logger
     backlog: Backlog
+    startup: StartupClock
 
     @cached_property
     def flow_control(self) -> FlowControlEvent:
@@ -241,8 +243,23 @@ class ServiceApp(faust.App):
     async def on_first_start(self) -> None:
         """The worker has configured logging by now (it replaces the root handlers before it starts
         the app): put the personal data filter on the handlers it installed."""
+        self.startup.mark("start")
         install_personal_data_filter(self.event_log)
         await super().on_first_start()
+
+    async def _on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        self.startup.mark("join")
+        await super()._on_partitions_assigned(assigned, generation_id)
+
+    async def _tables_restored(self, *args: object, **kwargs: object) -> None:
+        self.startup.mark("restore")
+
+    def on_rebalance_end(self) -> None:
+        """Faust's, and the first time: the start-up's phases in the log (``config.startup``)."""
+        super().on_rebalance_end()
+        if not self.startup.done:
+            self.startup.mark("resume")
+            log.info("%s %s", self.service_name, self.startup.describe())
 
     async def _note_backlog(self, *args: object, **kwargs: object) -> None:
         """After each rebalance: the end offsets of the catalog partitions this worker now reads.
@@ -362,5 +379,7 @@ def create_app(service: str, settings: Settings | None = None) -> ServiceApp:
     app.event_log = event_logger(service, s.log_format)
     install_personal_data_filter()  # handlers configured before the app (the CLI, tests); workers: on_first_start
     app.backlog = Backlog()
+    app.startup = StartupClock()
     app.on_rebalance_complete.connect(app._note_backlog)
+    app.on_rebalance_complete.connect(app._tables_restored)
     return app

@@ -132,7 +132,10 @@ def _schemas(c: _Components) -> None:
         "properties": {"service": {"type": "string"}, "ready": {"type": "boolean"},
                        "checks": {"type": "object", "additionalProperties": {"type": "boolean"},
                                   "description": "each dependency (cart, orders, inventory, redis) and this "
-                                                 "worker's own readiness"}},
+                                                 "worker's own readiness"},
+                       "startup_s": {"type": "object", "additionalProperties": {"type": "number"},
+                                     "description": "seconds of each phase of this worker's start that ended "
+                                                    "(start, join, restore, resume) and their total"}},
     })
     c.add("Product", {
         "type": "object", "required": ["sku", "name", "price_paise", "available"],

@@ -26,8 +26,8 @@ def register_ops_views(app: "ServiceApp") -> None:
             if extra is not None:
                 checks.update(await extra())
             ok = all(v is True for v in checks.values())
-            return self.json({"service": app.service_name, "ready": ok, "checks": checks},
-                             status=200 if ok else 503)
+            return self.json({"service": app.service_name, "ready": ok, "checks": checks,
+                              "startup_s": app.startup.phases()}, status=200 if ok else 503)
 
     @app.page("/metrics")
     class Metrics(ApiView):

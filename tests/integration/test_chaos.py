@@ -38,6 +38,8 @@ def test_a_fixed_seed_schedule_breaks_no_invariant(tmp_path: Path) -> None:
     assert report["workers_died_on_their_own"] == []
     nodes = [f for f in report["faults"]["log"] if f["fault"]["kind"] == "broker"]
     assert nodes and all(f["in_sync_s"] >= f["ready_s"] > 0 for f in nodes), nodes  # each node rejoined every ISR
+    kills = [f for f in report["faults"]["log"] if f["fault"]["kind"] == "kill"]
+    assert kills and all(f["startup_s"]["total"] > f["startup_s"]["start"] > 0 for f in kills), kills  # /health's
     orders = report["orders"]
     assert orders["accepted"] > 0.5 * SMALL.rate * SMALL.duration_s  # the load really ran through the faults
     assert orders["final"] == orders["accepted"] and orders["lost"] == 0

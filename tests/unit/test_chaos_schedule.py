@@ -59,7 +59,10 @@ def report(violations: dict[str, int]) -> dict:  # type: ignore[type-arg]
             "orders": {"offered": 300, "accepted": 300, "final": 300, "lost": 0, "not_accepted": {},
                        "by_status": {"CONFIRMED": 250, "FAILED PAYMENT_DECLINED": 50}},
             "healing": {"healed_after_s": 62, "all_final_after_s": 4.5, "bound_s": 180},
-            "restart_to_serving_s": {**percentiles([3.0, 7.0]), "count": 2, "target": 5, "within_target": 1},
+            "restart_to_serving_s": {**percentiles([3.0, 7.0]), "count": 2, "target": 5, "within_target": 1,
+                                     "by_phase": {"start": percentiles([1.5, 2.5]), "join": percentiles([0.5, 0.7]),
+                                                  "restore": percentiles([]), "resume": percentiles([0.25]),
+                                                  "total": percentiles([2.5, 3.5])}},
             "broker_restart_s": {"to_serving": percentiles([20.0, 30.0]), "to_in_sync": percentiles([25.0, 41.0]),
                                  "count": 2},
             "goodput": {"could_confirm": 200, "confirmed": 199, "share": 0.995, "target": 0.99,
@@ -76,6 +79,8 @@ def test_the_report_names_every_invariant_and_fails_on_any_violation() -> None:
         assert f"    0  {name} " in passed
     assert "199 of 200 orders that could confirm did (99.5%" in passed and "TIMED_OUT 1" in passed
     assert "1 of 2 within 5 s" in passed
+    assert "the worker's own phases, p50/p95: start 1.5/2.5 s, join 0.5/0.7 s, resume 0.25/0.25 s, " \
+           "total 2.5/3.5 s" in passed
     assert "killed Kafka node to serving again: p50 20 s, p95 30 s, p99 30 s, max 30 s; " \
            "to every replica in sync: p50 25 s, p95 41 s" in passed
     failed = render(report({"double_charge": 2}))
