@@ -30,6 +30,7 @@ __all__ = ["Outcome", "judge", "render", "percentiles"]
 #: how long the checks wait for compensations and the mirror to catch up before a finding counts
 SETTLE_S = 60.0
 RESTART_TARGET_S = 5.0
+MISSED_EXAMPLES = 50
 
 
 @dataclass
@@ -88,9 +89,14 @@ def goodput(o: Outcome) -> dict[str, Any]:
               if v.order_id in o.orders and v.accepted_at and v.accepted_at <= o.healed]
     took = [_epoch(order["history"][-1]["at"]) - _epoch(order["history"][0]["at"]) for order in during
             if order.get("status") in ("CONFIRMED", "FAILED") and order.get("history")]
+    # the first misses with their steps, to lay beside the fault log and the workers' logs
+    examples = [{"order_id": v.order_id, "status": s.get("status"), "reason": s.get("reason"),
+                 "placed_at_s": round(v.accepted_at - o.started, 2) if v.accepted_at else None,
+                 "history": [f"{h['status']} {h['at']}" for h in s.get("history", [])]}
+                for v, s in zip(could, statuses) if s.get("status") != "CONFIRMED"][:MISSED_EXAMPLES]
     return {"could_confirm": len(could), "confirmed": confirmed,
             "share": round(confirmed / len(could), 4) if could else None, "target": 0.99,
-            "missed_by_reason": dict(sorted(missed.items())),
+            "missed_by_reason": dict(sorted(missed.items())), "missed_examples": examples,
             "placed_to_final_s_during_faults": percentiles(took)}
 
 

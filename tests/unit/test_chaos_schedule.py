@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.report import percentiles, render
+from chaos.report import Outcome, goodput, percentiles, render
 from chaos.schedule import KINDS, Fault, describe, plan
+from chaos.shoppers import APPROVING_VPA, Visit
 from config.settings import SERVICES
 from dev.invariants import INVARIANTS
 
@@ -86,3 +87,29 @@ def test_the_report_names_every_invariant_and_fails_on_any_violation() -> None:
     failed = render(report({"double_charge": 2}))
     assert "    2  double_charge" in failed and "e.g. double_charge broke" in failed
     assert failed.splitlines()[-1].startswith("verdict: FAIL: 2 violation(s)")
+
+
+def test_goodput_counts_the_orders_that_could_confirm_and_names_the_first_misses() -> None:
+    def visit(n: int, vpa: str, skus: list[str]) -> Visit:
+        return Visit(n=n, scheduled=100.0 + n, skus=skus, vpa=vpa, order_ids=[f"o{n}"], accepted_at=100.5 + n)
+
+    def order(status: str, reason: str | None = None) -> dict:  # type: ignore[type-arg]
+        return {"status": status, "reason": reason,
+                "history": [{"status": "CREATED", "at": "2026-12-07T10:00:00+00:00"},
+                            {"status": status, "at": "2026-12-07T10:00:02+00:00"}]}
+
+    visits = [visit(1, APPROVING_VPA, ["IPHONE-15"]), visit(2, APPROVING_VPA, ["LAPTOP"]),
+              visit(3, "declined@upi", ["LAPTOP"]),  # could not confirm: a declining payer
+              visit(4, APPROVING_VPA, ["SCARCE-1", "LAPTOP"])]  # could not: a scarce SKU
+    orders = {"o1": order("CONFIRMED"), "o2": order("FAILED", "TIMED_OUT"),
+              "o3": order("FAILED", "PAYMENT_DECLINED"), "o4": order("FAILED", "OUT_OF_STOCK")}
+    o = Outcome(seed=1, duration_s=60, rate=1, brokers=3, heal_bound_s=180, started=100.0, healed=200.0, injected=[],
+                visits=visits, orders=orders, final_after_heal_s=1.0, stock_before={}, crashed=[],
+                scarce=("SCARCE-1",))
+    g = goodput(o)
+    assert (g["could_confirm"], g["confirmed"], g["share"]) == (2, 1, 0.5)
+    assert g["missed_by_reason"] == {"TIMED_OUT": 1}
+    assert g["missed_examples"] == [{"order_id": "o2", "status": "FAILED", "reason": "TIMED_OUT", "placed_at_s": 2.5,
+                                     "history": ["CREATED 2026-12-07T10:00:00+00:00",
+                                                 "FAILED 2026-12-07T10:00:02+00:00"]}]
+    assert g["placed_to_final_s_during_faults"]["max"] == 2.0
