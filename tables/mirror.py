@@ -5,7 +5,9 @@ buffered row with the same primary key only if its ``version`` is newer, and the
 upsert keeps the stored row when the stored ``version`` is newer or equal, so a
 replay or a late flush never lets an older state overwrite a newer one. While MySQL
 is down, rows wait in the buffer (newest per key) and are written when it is back;
-the stream never waits for MySQL.
+the stream never waits for MySQL. A row MySQL refuses for what it holds (a ``CHECK``
+constraint: negative stock) is logged as an error and dropped, not retried: retrying it
+would hold every row of its batch back for ever, and the next version of it comes anyway.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, TypeVar
 
 import aiomysql
+import pymysql
 from mode import Service
 
 from config.settings import Settings
@@ -29,6 +32,16 @@ __all__ = ["Row", "MirrorSpec", "MySQLMirror", "mirror_of"]
 
 log = logging.getLogger(__name__)
 M = TypeVar("M")
+
+#: MariaDB's ER_CONSTRAINT_FAILED (a CHECK constraint), which pymysql raises as an OperationalError
+CONSTRAINT_FAILED = 4025
+
+
+def refused_content(exc: BaseException) -> bool:
+    """MySQL refused the rows for what they hold, not because it is away: sending them again fails again."""
+    if isinstance(exc, (pymysql.err.IntegrityError, pymysql.err.DataError)):
+        return True
+    return isinstance(exc, pymysql.err.OperationalError) and bool(exc.args) and exc.args[0] == CONSTRAINT_FAILED
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,7 @@ class MySQLMirror(Service):
         self._wake = asyncio.Event()
         self._pool: aiomysql.Pool | None = None
         self.rows_written = 0
+        self.rows_refused = 0
         self.last_lag_s = 0.0
         self.lag_observer: Callable[[float], None] | None = None
         self.backlog_observer: Callable[[int], None] | None = None
@@ -128,14 +142,12 @@ class MySQLMirror(Service):
         groups: dict[tuple[str, str, tuple[str, ...]], list[_Pending]] = {}
         for p in batch.values():
             groups.setdefault((p.database, p.row.table, tuple(p.row.values)), []).append(p)
+        refused: list[_Pending] = []
         try:
             pool = await self._ensure_pool()
             async with pool.acquire() as conn, conn.cursor() as cur:
                 for (database, _, _), items in groups.items():
-                    sql = upsert_sql(self.settings.database(database), items[0].row, len(items))
-                    await asyncio.wait_for(
-                        cur.execute(sql, [v for p in items for v in p.row.values.values()]),
-                        timeout=self.settings.http_timeout_s)
+                    refused += await self._write(cur, database, items)
         except Exception as exc:  # MySQL down or slow: keep every row, newest per key
             for p in batch.values():
                 self._put(p)
@@ -143,15 +155,45 @@ class MySQLMirror(Service):
                 self._pool.close()
                 self._pool = None
             raise MirrorUnavailable(str(exc)) from exc
+        for p in refused:
+            log.error("mirror: MySQL refused %s (version %s) of %s and it is not sent again: %s", p.row.ident,
+                      p.row.values.get("version"), p.database, p.row.values)
+        self.rows_refused += len(refused)
+        written = [p for p in batch.values() if p not in refused]
         now = time.monotonic()
-        lags = [now - p.since for p in batch.values()]
-        self.last_lag_s = max(lags)
+        lags = [now - p.since for p in written]
+        self.last_lag_s = max(lags, default=0.0)
         if self.lag_observer is not None:
             for lag in lags:
                 self.lag_observer(lag)
-        self.rows_written += len(batch)
+        self.rows_written += len(written)
         self._note_backlog()
-        return len(batch)
+        return len(written)
+
+    async def _write(self, cur: Any, database: str, items: list[_Pending]) -> list[_Pending]:
+        """One upsert of ``items``; if MySQL refuses what they hold, one upsert each. Returns the refused."""
+        try:
+            await self._upsert(cur, database, items)
+            return []
+        except Exception as exc:
+            if not refused_content(exc):
+                raise
+            if len(items) == 1:
+                return items
+        refused = []
+        for p in items:
+            try:
+                await self._upsert(cur, database, [p])
+            except Exception as exc:
+                if not refused_content(exc):
+                    raise
+                refused.append(p)
+        return refused
+
+    async def _upsert(self, cur: Any, database: str, items: list[_Pending]) -> None:
+        sql = upsert_sql(self.settings.database(database), items[0].row, len(items))
+        await asyncio.wait_for(cur.execute(sql, [v for p in items for v in p.row.values.values()]),
+                               timeout=self.settings.http_timeout_s)
 
     @Service.task
     async def _flusher(self) -> None:

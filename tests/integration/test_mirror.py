@@ -118,3 +118,22 @@ async def test_orders_carry_the_delivery_address_in_any_script(orders_settings: 
         "ship_state": "Delhi", "ship_pincode": "110005", "ship_phone": "+919812345678"}
     assert all(rows["o-old"][c] is None for c in SHIP_COLUMNS)
     assert await migrate(orders_settings, ("orders_db",)) == [], "each migration is applied once"
+
+
+async def test_a_row_mysql_refuses_is_dropped_and_holds_no_other_row_back(
+        mirror_settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    """Chaos seed 3 (2026-12-07): one negative reserved count failed the stock table's CHECK, and the
+    multi-row upsert kept the two other SKUs of its batch out of MySQL until the run ended."""
+    mirror = MySQLMirror(mirror_settings, ("inventory_db",))
+    for level in (StockLevel(sku="A", on_hand=10, reserved=2, version=4),
+                  StockLevel(sku="B", on_hand=5, reserved=-1, version=7),  # the CHECK refuses it
+                  StockLevel(sku="C", on_hand=3, reserved=0, version=1)):
+        mirror.enqueue(STOCK_MIRROR, level)
+    assert await mirror.flush() == 2
+    assert mirror.backlog == 0 and mirror.rows_refused == 1
+    assert await stock_rows(mirror_settings) == {"A": (10, 2, 4), "C": (3, 0, 1)}
+    assert any("refused" in r.getMessage() and "'B'" in r.getMessage() for r in caplog.records)
+    mirror.enqueue(STOCK_MIRROR, StockLevel(sku="B", on_hand=5, reserved=0, version=8))  # the next version lands
+    assert await mirror.flush() == 1
+    await mirror.close()
+    assert (await stock_rows(mirror_settings))["B"] == (5, 0, 8)
