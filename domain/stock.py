@@ -28,9 +28,10 @@ class StockLevel(BaseModel):
     on_hand: int = 0
     reserved: int = 0
     version: int = 0
-    #: (partition, offset) of the last stock command that changed this level. A command read again after a
-    #: crash (its offset not yet committed) at or before it is already counted here: a count (absolute) must
-    #: not undo the sales since, a commit must not take its units twice
+    #: (partition, offset) of the last stock command that changed this level. A count (absolute) read again
+    #: at or before it is not applied again: it must not undo the sales since. A hold's command at exactly
+    #: it is already counted here, its hold lost to a crash between the two writes; any other hold's command
+    #: is told apart by its hold alone, so one read late (after later ones) still counts
     applied_at: tuple[int, int] | None = None
 
     @property
@@ -77,7 +78,7 @@ def _level_change(level: StockLevel, at: tuple[int, int] | None, counted: bool, 
 
 
 def _read_before(at: tuple[int, int] | None, last: tuple[int, int] | None) -> bool:
-    """A record at ``at`` was applied already: it sits at or before ``last`` in the same partition."""
+    """A record at ``at`` sits at or before ``last`` in the same partition."""
     return at is not None and last is not None and at[0] == last[0] and at[1] <= last[1]
 
 
@@ -87,17 +88,22 @@ def apply_stock(level: StockLevel | None, hold: Hold | None, cmd: Message,
 
     ``at`` is where the command sits in its topic (partition, offset). The level and the hold are
     written in that order to one changelog partition, so a crash keeps a prefix of the writes: a
-    command read again finds both written, neither, or only the level. A level at or past ``at``
-    already counts the command, and only the hold and the answer are made again."""
+    command read again finds both written, neither, or only the level, and only the level only for
+    the last command that changed it. So a hold's command counts as applied when its hold moved on,
+    or when the level was last changed at ``at`` (then only the hold and the answer are made again).
+    Not "at or before": the delivery guard may hand a partition's record on after later ones (one
+    dropped unhandled is read again), and a late reserve taken for a repeat would hold units the
+    level never reserved. A count read again at or before the level's last change is not applied."""
     current = level or StockLevel(sku=getattr(cmd, "sku"))
-    counted = _read_before(at, current.applied_at)
     if isinstance(cmd, SetStock):
+        counted = _read_before(at, current.applied_at)
         # never fewer on the shelf than promised to open orders; a count read again is not counted again
         if (cmd.only_if_new and level is not None) or cmd.on_hand < current.reserved or counted:
             return current, None, None
         return current.model_copy(update={"on_hand": cmd.on_hand, "version": current.version + 1,
                                           "applied_at": at}), None, None
     assert isinstance(cmd, (ReserveStock, CommitStock, ReleaseStock))
+    counted = at is not None and at == current.applied_at
     line = {"order_id": cmd.order_id, "sku": cmd.sku, "quantity": cmd.quantity, "lines_total": cmd.lines_total}
     if isinstance(cmd, ReserveStock):
         if hold is not None:  # asked before: answer as then
