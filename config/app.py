@@ -33,6 +33,7 @@ from mode.utils.queues import FlowControlEvent
 from yarl import URL
 
 from config.backlog import Backlog
+from config.clean_stop import drop_tables_after_unclean_stop, mark_clean_stop
 from config.delivery import DeliveryGuard
 from config.flow_control import KeepingFlowControl
 from config.kafka import bootstrap_servers
@@ -244,8 +245,17 @@ class ServiceApp(faust.App):
         """The worker has configured logging by now (it replaces the root handlers before it starts
         the app): put the personal data filter on the handlers it installed."""
         self.startup.mark("start")
+        if self.tables.data and drop_tables_after_unclean_stop(self.conf.appdir, self.conf.tabledir):
+            log.warning("%s did not stop cleanly last time: its tables are read back whole from their "
+                        "changelogs (config.clean_stop)", self.service_name)
         install_personal_data_filter(self.event_log)
         await super().on_first_start()
+
+    async def on_shutdown(self) -> None:
+        """Stopped with every write flushed and the offsets committed: the tables may be kept."""
+        await super().on_shutdown()
+        if self.tables.data and self.crash_reason is None:
+            mark_clean_stop(self.conf.appdir)
 
     async def _on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
         self.startup.mark("join")
