@@ -22,7 +22,9 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 __all__ = ["KafkaNode", "KafkaCluster", "BrokerUnavailable", "wait_for_port", "free_port", "KAFKA_DIR"]
 
@@ -244,25 +246,39 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-async def wait_for_metadata(bootstrap: str, timeout: float = 60.0) -> None:
-    """Until the broker answers a metadata request naming itself (an open port is not a running broker)."""
+async def _poll_admin(bootstrap: str, timeout: float, interval: float,
+                      unready: Callable[[Any], Awaitable[str | None]]) -> None:
+    """Ask the cluster through a fresh admin client until `unready` has nothing left to report.
+
+    A fresh client per attempt, because a node that is still starting (or a leader that is moving)
+    leaves a client with stale connections; `unready` returns None when done, else what is missing."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     deadline = time.monotonic() + timeout
+    missing = "no answer"
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
         try:
             await admin.start()
-            if (await admin.describe_cluster()).get("brokers"):
+            found = await unready(admin)
+            if found is None:
                 return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
+            missing = found
+        except Exception as exc:  # a node still starting, or a leader moving: ask again
+            missing = f"{type(exc).__name__}: {exc}"
         finally:
             await admin.close()
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the broker at {bootstrap} serves no metadata after {timeout:.0f}s")
-        await asyncio.sleep(0.1)
+            raise TimeoutError(f"{bootstrap} after {timeout:.0f}s: {missing}")
+        await asyncio.sleep(interval)
+
+
+async def wait_for_metadata(bootstrap: str, timeout: float = 60.0) -> None:
+    """Until the broker answers a metadata request naming itself (an open port is not a running broker)."""
+    async def unready(admin: Any) -> str | None:
+        return None if (await admin.describe_cluster()).get("brokers") else "serves no metadata"
+
+    await _poll_admin(bootstrap, timeout, 0.1, unready)
 
 
 async def wait_for_in_sync(bootstrap: str, timeout: float = 180.0) -> None:
@@ -271,21 +287,9 @@ async def wait_for_in_sync(bootstrap: str, timeout: float = 180.0) -> None:
     A node that serves metadata again after a crash is not yet a replica: it catches up first. Until
     it is back in every ISR, a second node down leaves partitions with one replica in sync, below
     min.insync.replicas, and writes with acks=all stop. "One node down at a time" means this wait."""
-    from aiokafka.admin import AIOKafkaAdminClient
+    async def unready(admin: Any) -> str | None:
+        behind = [f"{t['topic']}[{p['partition']}]" for t in await admin.describe_topics()
+                  for p in t["partitions"] if set(p["isr"]) != set(p["replicas"])]
+        return f"replicas out of sync: {', '.join(behind[:10])}" if behind else None
 
-    deadline = time.monotonic() + timeout
-    behind: list[str] = []
-    while time.monotonic() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-        try:
-            await admin.start()
-            behind = [f"{t['topic']}[{p['partition']}]" for t in await admin.describe_topics()
-                      for p in t["partitions"] if set(p["isr"]) != set(p["replicas"])]
-            if not behind:
-                return
-        except Exception:  # a node still starting, or a leader moving: ask again
-            pass
-        finally:
-            await admin.close()
-        await asyncio.sleep(0.2)
-    raise TimeoutError(f"replicas still out of sync after {timeout:.0f}s: {', '.join(behind[:10]) or 'unknown'}")
+    await _poll_admin(bootstrap, timeout, 0.2, unready)
