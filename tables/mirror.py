@@ -159,7 +159,8 @@ class MySQLMirror(Service):
             log.error("mirror: MySQL refused %s (version %s) of %s and it is not sent again: %s", p.row.ident,
                       p.row.values.get("version"), p.database, p.row.values)
         self.rows_refused += len(refused)
-        written = [p for p in batch.values() if p not in refused]
+        refused_ids = {id(p) for p in refused}
+        written = [p for p in batch.values() if id(p) not in refused_ids]
         now = time.monotonic()
         lags = [now - p.since for p in written]
         self.last_lag_s = max(lags, default=0.0)
@@ -178,17 +179,9 @@ class MySQLMirror(Service):
         except Exception as exc:
             if not refused_content(exc):
                 raise
-            if len(items) == 1:
-                return items
-        refused = []
-        for p in items:
-            try:
-                await self._upsert(cur, database, [p])
-            except Exception as exc:
-                if not refused_content(exc):
-                    raise
-                refused.append(p)
-        return refused
+        if len(items) == 1:
+            return items
+        return [p for item in items for p in await self._write(cur, database, [item])]
 
     async def _upsert(self, cur: Any, database: str, items: list[_Pending]) -> None:
         sql = upsert_sql(self.settings.database(database), items[0].row, len(items))
