@@ -15,6 +15,7 @@ from typing import AsyncIterator, Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from config.settings import Settings
@@ -22,7 +23,7 @@ from streams.events import Message
 from streams.topics import TopicSpec
 
 __all__ = ["bootstrap_servers", "producer", "consumer", "admin_client", "topic_partitions", "partition_counts",
-           "create_topics", "read_to_end", "read_records", "read_topic_records", "send_messages", "committed_offsets",
+           "create_topics", "align_topic_configs", "read_to_end", "read_records", "read_topic_records", "send_messages", "committed_offsets",
            "STALL_TIMEOUT_S"]
 
 #: A partition short of its end offset that gives no record for this long: the read gives up.
@@ -103,6 +104,33 @@ async def create_topics(settings: Settings, names: list[str], partitions: int,
             except TopicAlreadyExistsError:
                 pass
     return missing, {topic: count for topic, count in counts.items() if count != partitions}
+
+
+async def align_topic_configs(settings: Settings, configs: dict[str, dict[str, str]]) -> list[str]:
+    """Give existing topics the configs they would be created with; returns the topics changed.
+
+    A topic created by an older bootstrap keeps its configs until told (a changelog created before
+    its segments rolled by age is never compacted). Kafka's AlterConfigs replaces a topic's whole
+    set, so it is sent with everything the platform sets: ``min.insync.replicas`` and ``configs``."""
+    isr = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+    wanted = {name: {**isr, **config} for name, config in configs.items()}
+    counts = await partition_counts(settings, wanted)
+    present = [name for name in wanted if name in counts]
+    if not present:
+        return []
+    async with admin_client(settings) as admin:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(wanted[name])) for name in present])
+        have = {resource[3]: {entry[0]: entry[1] for entry in resource[4]}
+                for response in responses for resource in response.resources}
+        stale = [name for name in present if any(have.get(name, {}).get(k) != v for k, v in wanted[name].items())]
+        if stale:
+            for response in await admin.alter_configs(
+                    [ConfigResource(ConfigResourceType.TOPIC, name, wanted[name]) for name in stale]):
+                refused = [f"{r[3]}: {r[1] or r[0]}" for r in response.resources if r[0]]
+                if refused:
+                    raise RuntimeError("the broker refused topic configs: " + "; ".join(refused))
+    return stale
 
 
 async def read_to_end(c: AIOKafkaConsumer, start: Mapping[TopicPartition, int], end: Mapping[TopicPartition, int],

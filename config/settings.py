@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         "flight are batched anyway; see docs/benchmark.md for the measurement.",
     )
     producer_max_batch_size: int = Field(16384, ge=1, description="Largest produce batch per partition, bytes.")
+    changelog_segment_ms: int = Field(
+        60_000, ge=1_000,
+        description="A table changelog's segment rolls after this long, so Kafka's cleaner can compact all "
+        "but its last segment: a worker restoring a table reads about one record per key, not every "
+        "write since the topic was created (the active segment is never compacted).",
+    )
     kafka_delivery_gap_patience_s: float = Field(
         2.0, ge=0,
         description="A worker re-reads a partition whose fetch skipped records, so that no record is committed "

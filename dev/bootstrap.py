@@ -12,7 +12,7 @@ import asyncio
 import logging
 import sys
 
-from config.kafka import create_topics, send_messages
+from config.kafka import align_topic_configs, create_topics, send_messages
 from config.settings import Settings, get_settings
 from domain.catalog import PRODUCTS
 from streams.commands import SetStock
@@ -28,9 +28,14 @@ log = logging.getLogger("megatron.bootstrap")
 def platform_topics(settings: Settings) -> dict[str, dict[str, str]]:
     """Every topic the platform uses, with its config: catalog and dead-letter topics keep their
     history (never deleted by age: analysts replay them); table changelogs (from the table
-    catalog, so no service's app is imported) are compacted."""
+    catalog, so no service's app is imported) are compacted, and so restored in about one record
+    per key: their segments roll after ``CHANGELOG_SEGMENT_MS`` (Kafka compacts only rolled
+    segments, and a segment rolls at 1 GiB or 7 days by default), and the cleaner takes a log
+    once a tenth of it is not yet compacted (half by default)."""
     topics = {name: {"retention.ms": "-1"} for name in all_topic_names()}
-    topics.update({name: {"cleanup.policy": "compact"} for name in changelog_topics(settings)})
+    compacted = {"cleanup.policy": "compact", "segment.ms": str(settings.changelog_segment_ms),
+                 "min.cleanable.dirty.ratio": "0.1"}
+    topics.update({name: dict(compacted) for name in changelog_topics(settings)})
     return topics
 
 
@@ -48,7 +53,9 @@ async def bootstrap(settings: Settings) -> None:
     if wrong:
         raise SystemExit(f"topics with a partition count other than {settings.topic_partitions}: "
                          + ", ".join(f"{t} ({n})" for t, n in wrong.items()))
-    log.info("topics: %d created, %d present", len(created), len(names) - len(created))
+    aligned = await align_topic_configs(settings, {n: c for n, c in topics.items() if n not in created})
+    log.info("topics: %d created, %d present (%d given their current configs)", len(created),
+             len(names) - len(created), len(aligned))
     applied = await migrate(settings)
     log.info("mysql: %s", ", ".join(applied) if applied else "schema up to date")
     log.info("stock: %d products seeded (existing stock kept)", await seed_stock(settings))

@@ -150,7 +150,9 @@ def test_the_bootstrap_creates_the_topics_it_learned_from_the_apps_before(module
     from_apps = {name: {"retention.ms": "-1"} for name in all_topic_names()}
     for service in SERVICES:
         for table in modules[service].app.tables.values():
-            from_apps[table.changelog_topic.get_topic_name()] = {"cleanup.policy": "compact"}
+            from_apps[table.changelog_topic.get_topic_name()] = {
+                "cleanup.policy": "compact", "segment.ms": str(settings.changelog_segment_ms),
+                "min.cleanable.dirty.ratio": "0.1"}
     assert list(platform_topics(settings).items()) == list(from_apps.items())
 
 
