@@ -111,12 +111,12 @@ def notification(order: Order) -> Payload:
     return command.model_dump(mode="json")
 
 
-@orders.table.on_recover
-async def owed_announcements() -> None:
+@orders.on_recover
+async def owed_announcements(entries: list[tuple[str, Order]]) -> None:
     """After every recovery (start-up, crash, rebalance), before this worker's partitions are read again:
     announce what a crash may have left unannounced, then hand on the notifications they owe, so what
     another worker left undone is done here. A repeat carries the first one's event id."""
-    owed = [order for _, order in orders.items() if order.announcement_owed]
+    owed = [order for _, order in entries if order.announcement_owed]
     relay.replace({order.order_id: notification(order) for order in owed if order.notification_pending})
     events = [event for order in owed for event in announcement(order)]
 

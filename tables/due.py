@@ -35,10 +35,10 @@ class DueIndex(Generic[M]):
         self.table = table
         self.due_of = due_of
         self._due: dict[str, datetime] = {}
-        table.table.on_recover(self._rebuild)
+        table.on_recover(self._rebuild)
 
-    async def _rebuild(self) -> None:
-        self._due = {key: due for key, value in self.table.items() if (due := self.due_of(value)) is not None}
+    async def _rebuild(self, entries: list[tuple[str, M]]) -> None:
+        self._due = {key: due for key, value in entries if (due := self.due_of(value)) is not None}
 
     def update(self, key: str, value: M) -> None:
         """Call after each write of ``key``: keeps the index in step with the value."""

@@ -10,7 +10,7 @@ a change a crash could still lose.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, Iterator, TypeVar, overload
 
 import faust
 from faust.types import FutureMessage
@@ -26,6 +26,7 @@ __all__ = ["ModelTable", "model_table"]
 
 M = TypeVar("M", bound=BaseModel)
 N = TypeVar("N", bound=BaseModel)
+R = TypeVar("R", bound=Callable[[list[tuple[str, Any]]], Awaitable[None]])
 
 
 class _Table(faust.Table):  # type: ignore[misc]
@@ -54,8 +55,9 @@ class ModelTable(Generic[M]):
             table = app.tables.add(_Table(app, name=name, key_type=bytes, value_type=bytes, help=help,
                                           beacon=app.tables.beacon))
         self.table = table
+        self._on_recover: list[Callable[[list[tuple[str, M]]], Awaitable[None]]] = []
         if mirror is not None:
-            self.table.on_recover(self._mirror_recovered)
+            self.on_recover(self._mirror_recovered)
 
     def view(self, model: type[N], where: Callable[[str], bool]) -> "ModelTable[N]":
         """Entries of another model in the same table (its keys picked by ``where``): written to the same
@@ -63,14 +65,29 @@ class ModelTable(Generic[M]):
         together with the writes before them."""
         return ModelTable(None, self.name, model, help="", where=where, table=self.table)
 
-    async def _mirror_recovered(self) -> None:
+    def on_recover(self, callback: R) -> R:
+        """Call ``callback`` with this table's entries after every recovery, before the worker reads its
+        partitions again, in the order registered. The entries are read and decoded once per recovery
+        for all of them: the orders table's three callbacks each decoding thousands of orders held a
+        restarted worker for a second or more (``make chaos``'s resume phase)."""
+        if not self._on_recover:
+            self.table.on_recover(self._recovered)
+        self._on_recover.append(callback)
+        return callback
+
+    async def _recovered(self) -> None:
+        entries = list(self.items())
+        for callback in self._on_recover:
+            await callback(entries)
+
+    async def _mirror_recovered(self, entries: list[tuple[str, M]]) -> None:
         """After recovery, mirror every entry again: rows buffered when a worker died are not lost.
 
         Cheap to repeat: the mirror keeps the newest version per key and MySQL keeps the newer row.
         """
         assert self.mirror is not None
         mirror, spec = self.mirror
-        for _, value in self.items():
+        for _, value in entries:
             mirror.enqueue(spec, value)
 
     @property

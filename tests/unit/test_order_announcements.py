@@ -144,7 +144,7 @@ async def run(module: Any, broker: Broker, relay: Relay, messages: list[Message]
     with mock.patch.object(module, "orders", Orders(broker)), mock.patch.object(module, "relay", relay), \
             mock.patch.object(module.app, "emit", broker.emit):
         if recover:
-            await module.owed_announcements()
+            await module.owed_announcements(list(module.orders.items()))  # what ModelTable hands its callbacks
         for msg in messages:
             await module.handle(msg)
 
